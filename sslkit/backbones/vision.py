@@ -1,0 +1,81 @@
+"""timm and torchvision backbones, with the CIFAR stem option."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sslkit.backbones.registry import register_backbone
+
+
+def _cifar_stem(model: nn.Module, name: str) -> None:
+    """Replace a ResNet stem by a 3x3 stride-1 conv without max-pool (for 32 px images)."""
+    conv = getattr(model, "conv1", None)
+    if not isinstance(conv, nn.Conv2d) or not hasattr(model, "maxpool"):
+        raise ValueError(f"cifar_stem=True needs a ResNet-style model with conv1 and maxpool; {name!r} has none")
+    model.conv1 = nn.Conv2d(conv.in_channels, conv.out_channels, 3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+
+
+@register_backbone("timm", family=True)
+def timm_backbone(model_name: str, cifar_stem: bool = False, checkpoint_path: str | None = None, **kwargs) -> nn.Module:
+    """Any timm model as a feature extractor (``num_classes=0``: pooled features).
+
+    Args:
+        model_name: a name from ``timm.list_models()``.
+        cifar_stem: use a 3x3 stride-1 first conv and no max-pool (ResNets).
+        checkpoint_path: a local timm checkpoint to load; nothing is ever downloaded.
+        **kwargs: forwarded to ``timm.create_model`` (e.g. ``in_chans``, ``drop_path_rate``).
+    """
+    import timm
+
+    if kwargs.pop("pretrained", False):
+        raise ValueError("pretrained=True would download weights; pass checkpoint_path=<local file> instead")
+    if model_name not in timm.list_models():
+        import difflib
+
+        close = difflib.get_close_matches(model_name, timm.list_models(), n=3)
+        raise ValueError(f"unknown timm model {model_name!r}; close matches: {close}")
+    model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
+    if cifar_stem:
+        _cifar_stem(model, model_name)
+    if checkpoint_path:
+        timm.models.load_checkpoint(model, checkpoint_path, strict=False)
+    return model
+
+
+class _TorchvisionBackbone(nn.Module):
+    """A torchvision classifier with its final ``fc`` removed."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.num_features = model.fc.in_features
+        model.fc = nn.Identity()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+@register_backbone("torchvision", family=True)
+def torchvision_backbone(model_name: str, cifar_stem: bool = False, **kwargs) -> nn.Module:
+    """A torchvision ResNet-style model (one with ``fc``), randomly initialised.
+
+    Args:
+        model_name: e.g. ``resnet18``, ``resnet50``, ``wide_resnet50_2``.
+        cifar_stem: use a 3x3 stride-1 first conv and no max-pool.
+        **kwargs: forwarded to ``torchvision.models.get_model``.
+    """
+    import torchvision
+
+    if kwargs.get("weights") is not None:
+        raise ValueError("torchvision weights would be downloaded; export a backbone and pass weights=<file>")
+    kwargs["weights"] = None
+    if model_name not in torchvision.models.list_models():
+        raise ValueError(f"unknown torchvision model {model_name!r}")
+    model = torchvision.models.get_model(model_name, **kwargs)
+    if not isinstance(getattr(model, "fc", None), nn.Linear):
+        raise ValueError(f"torchvision:{model_name} has no fc layer; use timm:{model_name} instead")
+    if cifar_stem:
+        _cifar_stem(model, model_name)
+    return _TorchvisionBackbone(model)

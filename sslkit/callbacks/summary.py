@@ -1,0 +1,107 @@
+"""End-of-pretraining transfer summary: SSL backbone vs. random init with few labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from sslkit.data.subsets import check_fraction
+
+
+@torch.no_grad()
+def extract_features(embed, dataset, device: torch.device, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``embed`` over a dataset of ``(input, label)`` items; return features and labels as arrays."""
+    feats, labels = [], []
+    for x, y in DataLoader(dataset, batch_size=batch_size):
+        x = x.to(device) if isinstance(x, torch.Tensor) else {k: v.to(device) for k, v in x.items()}
+        feats.append(embed(x).float().cpu())
+        labels.append(torch.as_tensor(y))
+    return torch.cat(feats).numpy(), torch.cat(labels).numpy()
+
+
+def linear_eval(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], max_iter: int = 2000) -> float:
+    """Test accuracy of a standardised multinomial logistic regression fitted on ``train``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    clf.fit(*train)
+    return float(clf.score(*test))
+
+
+class LinearEvalSummary(L.Callback):
+    """After pretraining, compare the trained backbone with a freshly initialised one.
+
+    Both are frozen; a logistic regression is fitted on features of a
+    class-stratified ``label_fraction`` of the training labels and scored on the
+    test split. The result is printed, logged to every logger as
+    ``summary/linear_acc_ssl`` and ``summary/linear_acc_init``, and written to
+    ``summary.json`` in the trainer's ``default_root_dir``. Only rank 0 runs it.
+
+    Args:
+        label_fraction: share of training labels the classifier may use.
+        seed: seed of the label subset and of the fresh backbone.
+        compare_init: also evaluate a freshly built backbone (random init, or the
+            starting checkpoint for continued pretraining).
+    """
+
+    def __init__(self, label_fraction: float = 0.1, seed: int = 0, compare_init: bool = True) -> None:
+        check_fraction(label_fraction)
+        self.label_fraction, self.seed, self.compare_init = label_fraction, seed, compare_init
+        self.results: dict[str, Any] = {}
+
+    def evaluate(self, pl_module: L.LightningModule, datamodule: Any) -> dict[str, Any]:
+        train_ds = datamodule.labelled_dataset("train", fraction=self.label_fraction, seed=self.seed)
+        test_ds = datamodule.labelled_dataset("test")
+        out: dict[str, Any] = {"label_fraction": self.label_fraction, "n_train": len(train_ds), "n_test": len(test_ds)}
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            embed = lambda: (extract_features(pl_module.embed, train_ds, pl_module.device),  # noqa: E731
+                             extract_features(pl_module.embed, test_ds, pl_module.device))
+            out["linear_acc_ssl"] = linear_eval(*embed())
+            if self.compare_init:
+                trained = pl_module.backbone
+                torch.manual_seed(self.seed)
+                pl_module.backbone = pl_module.build_backbone().to(pl_module.device).eval()
+                try:
+                    out["linear_acc_init"] = linear_eval(*embed())
+                finally:
+                    pl_module.backbone = trained
+        finally:
+            pl_module.train(was_training)
+        return out
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.datamodule is None:
+            return
+        self.results = self.evaluate(pl_module, trainer.datamodule)
+        metrics = {f"summary/{k}": v for k, v in self.results.items() if k.startswith("linear_acc")}
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.save()
+        path = Path(trainer.default_root_dir) / "summary.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.results, indent=2))
+        print(self.format(self.results))
+
+    @staticmethod
+    def format(r: dict[str, Any]) -> str:
+        pct = f"{100 * r['label_fraction']:g}%"
+        lines = [
+            "",
+            f"sslkit summary: frozen backbone + logistic regression on {pct} of the training labels "
+            f"({r['n_train']} images), scored on the test split ({r['n_test']} images)",
+            f"  self-supervised backbone : {100 * r['linear_acc_ssl']:.1f}%",
+        ]
+        if "linear_acc_init" in r:
+            lines.append(f"  backbone at initialisation: {100 * r['linear_acc_init']:.1f}%")
+            lines.append(f"  gain from pretraining     : {100 * (r['linear_acc_ssl'] - r['linear_acc_init']):+.1f} points")
+        return "\n".join(lines)

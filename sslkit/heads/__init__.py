@@ -1,0 +1,5 @@
+"""Projection, prediction and prototype heads."""
+
+from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
+
+__all__ = ["ProjectionHead", "SimCLRProjectionHead"]

@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny configs, the digits data, an in-process CLI runner."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+def run_cli(*args: str) -> None:
+    """Run ``sslkit <args>`` in this process (no 15 s import per call); raises SystemExit on config errors."""
+    from sslkit.cli import main
+
+    main(list(args) + ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"])
+
+
+def read_metrics(root: Path) -> list[dict[str, str]]:
+    """Rows of the single ``metrics.csv`` under ``root``."""
+    files = sorted(Path(root).rglob("metrics.csv"))
+    assert files, f"no metrics.csv under {root}"
+    with open(files[-1]) as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows: list[dict[str, str]], name: str) -> list[float]:
+    """The non-empty values of one metrics.csv column, in order."""
+    return [float(r[name]) for r in rows if r.get(name)]
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The digits DataModule at 16 px with SimCLR views, split once per session."""
+    from sslkit.data import DigitsDataModule
+    from sslkit.transforms import ViewAugment
+
+    dm = DigitsDataModule(load_size=16, batch_size=64, views=[ViewAugment(size=16, num_views=2, crop_scale=(0.4, 1.0))])
+    dm.splits()
+    return dm
