@@ -56,6 +56,7 @@ class NTXentLoss(nn.Module):
         self_idx = torch.cat([idx, idx + m])
         pos_idx = torch.cat([idx + m, idx])
         rows = torch.arange(2 * n, device=local.device)
-        logits = logits.float()
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()  # softmax in full precision under AMP
         logits[rows, self_idx] = float("-inf")  # a sample is never its own candidate
         return F.cross_entropy(logits, pos_idx)

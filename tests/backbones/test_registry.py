@@ -1,0 +1,67 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from sslkit.backbones import create_backbone, list_backbones
+
+# every registered entry, plus representative members of each family
+CASES = [(name, {}) for name in list_backbones() if ":" not in name] + [
+    ("timm:resnet18", {"cifar_stem": True}),
+    ("timm:resnet18", {}),
+    ("torchvision:resnet18", {"cifar_stem": True}),
+    ("timm:vit_tiny_patch16_224", {"img_size": 32, "patch_size": 8}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}{'-' + '-'.join(k) if k else ''}" for n, k in CASES])
+def test_backbone_contract(name, kwargs):
+    model = create_backbone(name, **kwargs).eval()
+    assert isinstance(model.num_features, int) and model.num_features > 0
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, model.num_features)
+    assert torch.isfinite(out).all()
+
+
+def test_cifar_stem_keeps_resolution():
+    plain, cifar = create_backbone("timm:resnet18"), create_backbone("timm:resnet18", cifar_stem=True)
+    assert plain.conv1.stride == (2, 2) and cifar.conv1.stride == (1, 1) and cifar.conv1.kernel_size == (3, 3)
+    assert isinstance(cifar.maxpool, torch.nn.Identity)
+    with pytest.raises(ValueError, match="cifar_stem"):
+        create_backbone("timm:vit_tiny_patch16_224", cifar_stem=True)
+
+
+def test_listing_and_families():
+    names = list_backbones()
+    assert "tiny_cnn" in names and "timm:*" in names and "torchvision:*" in names
+    assert list_backbones("tiny*") == ["tiny_cnn"]
+
+
+def test_unknown_names_suggest_the_closest():
+    with pytest.raises(ValueError, match=r"Did you mean 'tiny_cnn'"):
+        create_backbone("tiny_cn")
+    with pytest.raises(ValueError, match="resnet18"):
+        create_backbone("timm:resnet81")
+    with pytest.raises(TypeError):
+        create_backbone("tiny_cnn", width=(8,))  # misspelt keyword is an error, never ignored
+
+
+def test_no_download_paths():
+    with pytest.raises(ValueError, match="download"):
+        create_backbone("timm:resnet18", pretrained=True)
+
+
+def test_weights_round_trip_and_strictness(tmp_path):
+    src = create_backbone("tiny_cnn", widths=(8, 16)).eval()
+    path = tmp_path / "backbone.safetensors"
+    save_file(src.state_dict(), str(path))
+    dst = create_backbone("tiny_cnn", widths=(8, 16), weights=path).eval()
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="missing keys|unexpected keys"):
+        create_backbone("tiny_cnn", widths=(8, 16, 32), weights=path)
+    pickle_file = tmp_path / "backbone.pt"
+    pickle_file.write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="safetensors"):
+        create_backbone("tiny_cnn", weights=pickle_file)

@@ -1,0 +1,52 @@
+"""The `sslkit` command end to end: the foundation contract."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import RECIPES, column, read_metrics, run_cli
+
+QUICKSTART = str(RECIPES / "pretrain/digits/simclr.yaml")
+
+
+def test_quickstart_contract_in_a_subprocess(tmp_path):
+    exe = [shutil.which("sslkit")] if shutil.which("sslkit") else [sys.executable, "-m", "sslkit.cli"]
+    cmd = exe + ["fit", "--config", QUICKSTART, "--trainer.max_epochs=3", f"--trainer.default_root_dir={tmp_path}",
+                 "--trainer.enable_progress_bar=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**__import__("os").environ, "WANDB_MODE": "disabled"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_metrics(tmp_path)
+    loss, probe, knn = column(rows, "train/loss"), column(rows, "probe/linear_acc"), column(rows, "knn/acc")
+    assert len(probe) == 3 and len(knn) == 3 and len(loss) >= 3
+    assert loss[-1] < loss[0]
+    assert probe[-1] > 0.3, probe  # chance is 0.1 (10 classes)
+    assert knn[-1] > 0.6, knn
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert "self-supervised backbone" in proc.stdout and (tmp_path / "summary.json").is_file()
+
+
+def test_misspelt_key_exits_naming_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        run_cli("fit", "--config", QUICKSTART, "--model.init_args.temprature=0.1", f"--trainer.default_root_dir={tmp_path}")
+    assert info.value.code != 0
+    assert "temprature" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_misspelt_yaml_key_exits_naming_it(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(open(QUICKSTART).read().replace("batch_size: 128", "batchsize: 128"))
+    with pytest.raises(SystemExit) as info:
+        run_cli("fit", "--config", str(bad), f"--trainer.default_root_dir={tmp_path / 'run'}")
+    assert info.value.code != 0
+    assert "batchsize" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_method_class_exits(capsys):
+    with pytest.raises(SystemExit) as info:
+        run_cli("fit", "--config", QUICKSTART, "--model=sslkit.methods.SimCRL")
+    assert info.value.code != 0
+    assert "SimCRL" in capsys.readouterr().err
