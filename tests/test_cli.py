@@ -50,3 +50,19 @@ def test_unknown_method_class_exits(capsys):
         run_cli("fit", "--config", QUICKSTART, "--model=sslkit.methods.SimCRL")
     assert info.value.code != 0
     assert "SimCRL" in capsys.readouterr().err
+
+
+def test_wandb_defaults_to_offline_and_never_prompts(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setattr("sys.stdin", None)  # any prompt would fail
+    from sslkit.cli import WandbOptions
+
+    assert WandbOptions().mode == "offline"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert WandbOptions().mode == "disabled" and WandbOptions().logger(tmp_path) is None
+    monkeypatch.delenv("WANDB_MODE")
+    run_cli("fit", "--config", QUICKSTART, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
+            "--trainer.limit_val_batches=1", "--trainer.callbacks=[]", f"--trainer.default_root_dir={tmp_path}")
+    runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
