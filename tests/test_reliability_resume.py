@@ -10,7 +10,7 @@ import torch
 from conftest import run_cli
 from reliability_helpers import metric_table, tiny_config
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]  # 8 tiny CLI runs, ~3 min on 2 busy cores
 
 
 def _fit(cfg, *extra):
