@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sslkit.data.resumable import ResumableDataLoader
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.transforms import ViewAugment, normalize
 
@@ -93,6 +94,7 @@ class ImageDataModule(L.LightningDataModule):
         self.bank_size = bank_size
         self.seed = seed
         self._splits: dict[str, tuple[Dataset, np.ndarray]] | None = None
+        self._shuffle_seed: int | None = None  # drawn from the global RNG once, saved in checkpoints
 
     # ------------------------------------------------------------------ subclass hooks
     def build_splits(self) -> dict[str, tuple[Dataset, np.ndarray]]:
@@ -153,7 +155,20 @@ class ImageDataModule(L.LightningDataModule):
             )
 
     # ------------------------------------------------------------------ loaders
+    def state_dict(self) -> dict[str, int]:
+        return {} if self._shuffle_seed is None else {"shuffle_seed": self._shuffle_seed}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)
+
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False) -> DataLoader:
+        if train:  # shuffle order = f(seed, epoch); resumes exactly, mid-epoch included
+            if self._shuffle_seed is None:
+                self._shuffle_seed = int(torch.randint(2**31 - 1, ()).item())
+            epoch = self.trainer.current_epoch if self.trainer is not None else 0
+            return ResumableDataLoader(ds, batch_size, seed=self._shuffle_seed, epoch=epoch, drop_last=True,
+                                       num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                                       pin_memory=torch.cuda.is_available())
         return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 

@@ -1,5 +1,6 @@
 """Evaluation metrics on frozen features."""
 
+from sslkit.metrics.collapse import effective_rank, embedding_std
 from sslkit.metrics.knn import KNNAccuracy, knn_predict
 
-__all__ = ["KNNAccuracy", "knn_predict"]
+__all__ = ["KNNAccuracy", "effective_rank", "embedding_std", "knn_predict"]

@@ -1,0 +1,171 @@
+"""Fail-fast guards: non-finite losses/gradients/weights, and view sizes the backbone cannot take."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+
+
+class NonFiniteError(RuntimeError):
+    """A loss, gradient or weight became NaN or infinite."""
+
+
+def _all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    flags = [torch.isfinite(t).all() for t in tensors if t is not None and t.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _batch_finite(batch: Any) -> bool:
+    if isinstance(batch, torch.Tensor):
+        return not batch.is_floating_point() or bool(torch.isfinite(batch).all())
+    if isinstance(batch, dict):
+        return all(_batch_finite(v) for v in batch.values())
+    if isinstance(batch, (list, tuple)):
+        return all(_batch_finite(v) for v in batch)
+    return True
+
+
+class NonFiniteGuard(L.Callback):
+    """Stops the run, or skips the step, when the loss or the gradients are NaN/Inf.
+
+    ``policy="stop"`` raises :class:`NonFiniteError` before the optimizer step
+    (so weights stay finite and no checkpoint is written after the error);
+    ``policy="skip"`` drops the step's gradients (the optimizer leaves the
+    weights untouched) and restores the BatchNorm-style buffers the bad forward
+    pass changed, up to ``max_consecutive_skips`` in a row, then stops. Weights
+    that become non-finite after a step (e.g. an absurd learning rate) always
+    stop the run, and a checkpoint holding non-finite tensors is never written.
+    Under fp16 with a gradient scaler, infinite gradients are the scaler's
+    business (it skips those steps) and only the loss is checked.
+
+    Args:
+        policy: ``stop`` or ``skip``.
+        max_consecutive_skips: with ``skip``, stop after this many bad steps in a row.
+        check_weights: check weights after every optimizer step (one pass over the parameters).
+    """
+
+    def __init__(self, policy: Literal["stop", "skip"] = "stop", max_consecutive_skips: int = 10,
+                 check_weights: bool = True) -> None:
+        if policy not in ("stop", "skip"):
+            raise ValueError(f"policy must be 'stop' or 'skip', got {policy!r}")
+        if max_consecutive_skips < 1:
+            raise ValueError("max_consecutive_skips must be >= 1")
+        self.policy, self.max_consecutive_skips, self.check_weights = policy, max_consecutive_skips, check_weights
+        self.skipped_steps = 0
+        self._consecutive = 0
+        self._loss_finite = True
+        self._batch: Any = None
+        self._buffers: dict[str, torch.Tensor] | None = None
+
+    def _message(self, what: str, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
+        lrs = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]
+        causes = []
+        if self._batch is not None and not _batch_finite(self._batch):
+            causes.append("the input batch itself contains NaN/Inf (bad data or augmentation)")
+        causes += [f"a learning rate too high (current lr {max(lrs) if lrs else 'n/a':.3g})",
+                   f"fp16 overflow (precision is {trainer.precision!r}; try bf16-mixed or 32-true)",
+                   "bad input data (NaN/Inf pixels, empty crops, wrong normalisation)"]
+        return (f"non-finite {what} at global step {trainer.global_step} (epoch {trainer.current_epoch}) in "
+                f"{type(pl_module).__name__}. Likely causes: " + "; ".join(causes) + ". The run stopped before "
+                "any checkpoint with non-finite weights was written; NonFiniteGuard(policy='skip') skips such steps.")
+
+    def _stop(self, what: str, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        raise NonFiniteError(self._message(what, trainer, pl_module))
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._batch, self._loss_finite = batch, True
+        if self.policy == "skip":
+            self._buffers = {k: b.detach().clone() for k, b in pl_module.named_buffers() if b.is_floating_point()}
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        self._loss_finite = bool(torch.isfinite(loss.detach()).all())
+        if not self._loss_finite and self.policy == "stop":
+            self._stop("loss", trainer, pl_module)
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                                 optimizer: torch.optim.Optimizer) -> None:
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        grads_finite = scaler is not None or _all_finite(grads)
+        if self._loss_finite and grads_finite:
+            self._consecutive = 0
+            return
+        what = "gradients" if self._loss_finite else "loss"
+        if self.policy == "stop":
+            self._stop(what, trainer, pl_module)
+        self._consecutive += 1
+        self.skipped_steps += 1
+        if self._consecutive > self.max_consecutive_skips:
+            self._stop(f"{what} ({self._consecutive} steps in a row)", trainer, pl_module)
+        optimizer.zero_grad(set_to_none=True)  # parameters without gradients are left untouched
+        if self._buffers is not None:
+            with torch.no_grad():
+                for k, b in pl_module.named_buffers():
+                    if k in self._buffers:
+                        b.copy_(self._buffers[k])
+        rank_zero_warn(self._message(what, trainer, pl_module).split(". The run")[0] + f"; step skipped "
+                       f"({self.skipped_steps} so far).")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self._batch, self._buffers = None, None
+        if self.check_weights and not _all_finite(list(pl_module.parameters()) + list(pl_module.buffers())):
+            self._stop("weights after the optimizer step", trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("state_dict", {})
+        bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+               and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise NonFiniteError(f"refusing to write a checkpoint with non-finite tensors {bad[:5]} at global step "
+                                 f"{trainer.global_step} in {type(pl_module).__name__}")
+
+    def state_dict(self) -> dict[str, int]:
+        return {"skipped_steps": self.skipped_steps}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+
+
+class ViewSizeCheck(L.Callback):
+    """Before fitting, embeds one dummy batch at every configured view size.
+
+    A backbone that cannot take a size (a ViT built for 224 px fed 16 px views,
+    a CNN whose feature map shrinks to nothing) fails here, before any file is
+    written, with an error naming the size and the backbone, instead of
+    minutes into training. Also checks that ``embed`` returns ``(B, num_features)``.
+    Uses the DataModule's ``views`` (objects with a ``size``) and channel count
+    (``len(mean)``); does nothing for DataModules without views.
+    """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        dm = trainer.datamodule
+        views = getattr(dm, "views", None)
+        if stage != "fit" or not views or not hasattr(pl_module, "embed"):
+            return
+        channels = len(getattr(dm, "mean", (0, 0, 0)))
+        name = getattr(pl_module, "backbone_name", type(getattr(pl_module, "backbone", pl_module)).__name__)
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            for size in sorted({int(v.size) for v in views if hasattr(v, "size")}):
+                x = torch.zeros(2, channels, size, size, device=pl_module.device)
+                try:
+                    with torch.no_grad():
+                        out = pl_module.embed(x)
+                except Exception as e:
+                    raise ValueError(
+                        f"backbone {name!r} cannot embed {size}x{size} views (data views of size {size}): "
+                        f"{type(e).__name__}: {e}. Use a larger view size or a backbone that accepts {size} px inputs "
+                        f"(a timm ViT needs backbone_kwargs img_size={size} or dynamic_img_size=true)."
+                    ) from e
+                expected = getattr(pl_module, "num_features", None)
+                if out.ndim != 2 or (expected is not None and out.shape[1] != expected):
+                    raise ValueError(f"backbone {name!r} returned shape {tuple(out.shape)} for {size}x{size} views; "
+                                     f"expected (2, num_features={expected})")
+        finally:
+            pl_module.train(was_training)

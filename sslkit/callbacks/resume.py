@@ -1,0 +1,70 @@
+"""What Lightning does not save for an exact resume: RNG states, the W&B run id, the environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from sslkit.utils.checkpoint import collect_rng_states, package_versions, set_rng_states
+
+CHECKPOINT_KEY = "sslkit"
+
+
+def wandb_run_id(trainer: L.Trainer) -> str | None:
+    """The id of the trainer's W&B run, if it logs to W&B."""
+    for logger in trainer.loggers:
+        if type(logger).__name__ == "WandbLogger":
+            return logger.version
+    return None
+
+
+class ResumeState(L.Callback):
+    """Saves and restores what an exact resume needs beyond Lightning's own state.
+
+    * the global RNG states (torch CPU and CUDA, numpy, python): batched
+      augmentation on the device draws from them; they are restored at
+      ``on_train_start``, after the sanity check and the train loader are set up,
+      so the first resumed batch gets the same draws as in an uninterrupted run;
+    * ``checkpoint["sslkit"]``: the W&B run id (the CLI resumes that run) and the
+      package versions;
+    * ``versions.json`` with the package versions, written next to the
+      checkpoints (or in ``default_root_dir``) when fitting starts.
+
+    Model, optimizer, scheduler, loop progress, callback states (e.g. the online
+    probe) and the shuffle position (see :class:`~sslkit.data.resumable.ResumableDataLoader`)
+    are restored by Lightning itself.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": collect_rng_states()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = state_dict.get("rng")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning 2.6 hands saved dataloader states over in FitLoop.setup_data, which has already run (and
+        # returned early since) when configure_optimizers asked for trainer.estimated_stepping_batches: hand
+        # them over here, before the first batch is drawn (ResumableDataLoader reads its state lazily).
+        fit_loop = trainer.fit_loop
+        if getattr(fit_loop, "_combined_loader_states_to_load", None) and hasattr(fit_loop, "_load_combined_loader_states"):
+            fit_loop._load_combined_loader_states()
+        if self._pending is not None:
+            set_rng_states(self._pending)
+            self._pending = None
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"wandb_id": wandb_run_id(trainer), "versions": package_versions()}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        ckpt = trainer.checkpoint_callback
+        folder = Path(getattr(ckpt, "dirpath", None) or trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "versions.json").write_text(json.dumps(package_versions(), indent=2) + "\n")

@@ -1,0 +1,67 @@
+"""Shared tiny configs for the reliability tests (imported by test_reliability_*.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import yaml
+
+from conftest import read_metrics
+
+TRACKED = ("train/loss", "probe/train_loss", "probe/linear_acc", "collapse/std", "collapse/rank", "lr-AdamW/pg1")
+
+
+class Interrupt(L.Callback):
+    """Simulates a crash: raises at the start of the step after ``at_step`` optimizer steps."""
+
+    def __init__(self, at_step: int = 1) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.at_step:
+            raise KeyError(f"simulated interruption at step {self.at_step}")  # KeyboardInterrupt would end gracefully
+
+
+def tiny_config(root: Path, seed: int = 0, epochs: int = 2, batches: int = 3, interrupt_at: int | None = None,
+                step_ckpts: bool = False, extra_callbacks: list | None = None) -> Path:
+    """Write a tiny deterministic SimCLR-on-digits config (16 px, 3 batches of 32 per epoch) and return its path."""
+    callbacks = [{"class_path": "sslkit.callbacks.OnlineLinearProbe", "init_args": {"lr": 0.01}},
+                 {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                  "init_args": {"dirpath": str(root / "checkpoints"), "save_last": True}}]
+    if step_ckpts:
+        callbacks.append({"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                          "init_args": {"dirpath": str(root / "steps"), "every_n_train_steps": 1, "save_top_k": -1,
+                                        "filename": "{step}"}})
+    if interrupt_at is not None:
+        callbacks.append({"class_path": "reliability_helpers.Interrupt", "init_args": {"at_step": interrupt_at}})
+    callbacks += extra_callbacks or []
+    cfg = {
+        "seed_everything": seed,
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": epochs, "limit_train_batches": batches,
+                    "limit_val_batches": 1, "num_sanity_val_steps": 0, "log_every_n_steps": 1, "deterministic": True,
+                    "default_root_dir": str(root), "callbacks": callbacks},
+        "model": {"class_path": "sslkit.methods.SimCLR", "init_args": {
+            "backbone": "tiny_cnn", "backbone_kwargs": {"widths": [8, 16]}, "proj_hidden_dim": 32, "proj_output_dim": 16,
+            "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.003}},
+            "lr_scheduler": {"class_path": "sslkit.utils.WarmupCosineLR", "init_args": {"warmup_epochs": 1}}}},
+        "data": {"class_path": "sslkit.data.DigitsDataModule", "init_args": {
+            "load_size": 16, "batch_size": 32, "eval_batch_size": 64,
+            "views": [{"size": 16, "num_views": 2, "crop_scale": [0.4, 1.0]}]}},
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    path = root.parent / f"{root.name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def metric_table(root: Path, version: int | None = None) -> dict[tuple[str, int], float]:
+    """``{(metric, step): value}`` of the tracked metrics of one run's metrics.csv."""
+    if version is None:
+        rows = read_metrics(root)
+    else:
+        import csv
+
+        with open(root / "csv" / f"version_{version}" / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+    return {(name, int(r["step"])): float(r[name]) for r in rows for name in TRACKED if r.get(name)}
