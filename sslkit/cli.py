@@ -97,6 +97,8 @@ class SSLKitCLI(LightningCLI):
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        # no unique-prefix matching: `--trainer.max_epoch` must be an error, not max_epochs
+        kwargs.setdefault("parser_kwargs", {"allow_abbrev": False})
         super().__init__(*args, **kwargs)
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:

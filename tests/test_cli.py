@@ -66,3 +66,11 @@ def test_wandb_defaults_to_offline_and_never_prompts(tmp_path, monkeypatch):
             "--trainer.limit_val_batches=1", "--trainer.callbacks=[]", f"--trainer.default_root_dir={tmp_path}")
     runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1 and runs[0].stat().st_size > 0
+
+
+def test_option_prefixes_are_not_silently_expanded(capsys):
+    # argparse would read --trainer.max_epoch as --trainer.max_epochs; sslkit refuses abbreviations
+    with pytest.raises(SystemExit) as info:
+        run_cli("fit", "--config", QUICKSTART, "--trainer.max_epoch=1", "--print_config")
+    assert info.value.code != 0
+    assert "max_epoch" in capsys.readouterr().err

@@ -22,6 +22,10 @@ class CollapseMonitor(L.Callback):
     When ``std * sqrt(d) < warn_ratio`` a warning names the method and the
     values. Features come from the ``val`` loader (the method's ``embed``
     outputs), capped at ``max_samples`` per process and gathered across processes.
+    They are centred (batch mean subtracted) first: the std of Chen & He was
+    defined on batch-normalised projector outputs, while raw backbone features
+    after a ReLU share a large positive mean that would make a healthy encoder
+    look collapsed. A constant encoder still gives std 0 and rank 1.
 
     Args:
         max_samples: cap on the embeddings kept per process.
@@ -57,6 +61,7 @@ class CollapseMonitor(L.Callback):
         self._feats, self._count = [], 0
         if z.shape[0] < 2:
             return
+        z = z - z.mean(dim=0, keepdim=True)
         std, rank = embedding_std(z), effective_rank(z)
         pl_module.log("collapse/std", std, add_dataloader_idx=False, sync_dist=False)
         pl_module.log("collapse/rank", rank, add_dataloader_idx=False, sync_dist=False)
