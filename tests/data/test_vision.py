@@ -211,3 +211,17 @@ def test_image_folder_unlabelled(tmp_path):
 def test_image_folder_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nothing_here.*root/<class_name>/<image>"):
         ImageFolderDataModule(root=str(tmp_path / "nothing_here"), views=views(16))
+
+
+# ---------------------------------------------------------------------- recipes
+@pytest.mark.parametrize("recipe", ["cifar10", "stl10"])
+def test_gpu_recipes_parse_without_data(recipe, capsys, tmp_path, monkeypatch):
+    from tests.conftest import RECIPES, run_cli
+
+    monkeypatch.chdir(tmp_path)  # data/<name> does not exist here
+    with pytest.raises(SystemExit) as done:
+        run_cli("fit", "--config", str(RECIPES / "pretrain" / recipe / "simclr.yaml"), "--print_config")
+    assert done.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert f"root: data/{recipe}" in out and "timm.optim.Lars" in out and "precision: bf16-mixed" in out
+    assert ("cifar_stem: true" in out) == (recipe == "cifar10")
