@@ -35,7 +35,9 @@ def _no_md5(cls: type) -> type:
     return type(f"Local{cls.__name__}", (cls,), attrs)
 
 
-_READERS = {c: (c, _no_md5(c)) for c in (datasets.CIFAR10, datasets.CIFAR100, datasets.STL10)}
+# bound to module names so that datasets pickle into spawned DataLoader workers
+LocalCIFAR10, LocalCIFAR100, LocalSTL10 = (_no_md5(c) for c in (datasets.CIFAR10, datasets.CIFAR100, datasets.STL10))
+_READERS = {c.__base__: (c.__base__, c) for c in (LocalCIFAR10, LocalCIFAR100, LocalSTL10)}
 
 
 def carve(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +46,10 @@ def carve(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, n
 
     labels = np.asarray(labels)
     stratify = labels if len(labels) and (labels >= 0).all() else None
-    kept, held = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=stratify, random_state=seed)
+    try:
+        kept, held = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=stratify, random_state=seed)
+    except ValueError as e:  # e.g. fewer held-out images than classes
+        raise ValueError(f"cannot hold out {fraction} of {len(labels)} images stratified by class: {e}") from e
     return np.sort(kept), np.sort(held)
 
 

@@ -129,7 +129,8 @@ def test_missing_root_names_expected_files_and_archive(tmp_path):
 
 def test_checksums_are_skipped_unless_asked(tmp_path):
     make_cifar10(tmp_path)
-    assert len(CIFAR10DataModule(root=str(tmp_path), val_fraction=0.2, views=views(32)).splits()["test"][0]) == 20
+    test = CIFAR10DataModule(root=str(tmp_path), val_fraction=0.2, views=views(32)).splits()["test"][0]
+    assert len(test) == 20 and len(pickle.loads(pickle.dumps(test))) == 20  # picklable for spawned workers
     with pytest.raises(RuntimeError, match="corrupted"):  # torchvision's md5 check rejects the fake files
         CIFAR10DataModule(root=str(tmp_path), verify_checksums=True, views=views(32)).splits()
 
