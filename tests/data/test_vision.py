@@ -135,6 +135,26 @@ def test_checksums_are_skipped_unless_asked(tmp_path):
         CIFAR10DataModule(root=str(tmp_path), verify_checksums=True, views=views(32)).splits()
 
 
+def test_download_only_when_asked_and_only_when_missing(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tv_cifar
+
+    calls = []
+
+    def fake_download(url, root, filename=None, md5=None):  # stands in for the network
+        calls.append((url, Path(root), filename, md5))
+        make_cifar10(Path(root))
+
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", fake_download)
+    with pytest.raises(FileNotFoundError):
+        CIFAR10DataModule(root=str(tmp_path), views=views(32)).splits()
+    assert calls == []  # download: false (the default) never fetches
+    dm = CIFAR10DataModule(root=str(tmp_path), download=True, val_fraction=0.2, views=views(32))
+    dm.prepare_data()
+    assert calls == [("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", tmp_path, "cifar-10-python.tar.gz",
+                      "c58f30108f718f92721af3b95e74349a")]  # the archive's md5 is still checked
+    assert len(dm.splits()["test"][0]) == 20 and len(calls) == 1  # files present: no second download
+
+
 # ---------------------------------------------------------------------- STL-10
 def test_stl10_pretrains_on_train_plus_unlabelled(tmp_path):
     x_test = make_stl10(tmp_path)
