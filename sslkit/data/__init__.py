@@ -3,5 +3,16 @@
 from sslkit.data.base import BANK_LOADER, VAL_LOADER, ImageDataModule
 from sslkit.data.digits import DigitsDataModule
 from sslkit.data.subsets import stratified_subset
+from sslkit.data.vision import CIFAR10DataModule, CIFAR100DataModule, ImageFolderDataModule, STL10DataModule
 
-__all__ = ["BANK_LOADER", "VAL_LOADER", "DigitsDataModule", "ImageDataModule", "stratified_subset"]
+__all__ = [
+    "BANK_LOADER",
+    "VAL_LOADER",
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
+    "DigitsDataModule",
+    "ImageDataModule",
+    "ImageFolderDataModule",
+    "STL10DataModule",
+    "stratified_subset",
+]

@@ -129,6 +129,8 @@ class ImageDataModule(L.LightningDataModule):
         """Indices of the labelled training subset (stratified; ``label_fraction`` by default)."""
         labels = self.splits()["train"][1]
         labelled = np.flatnonzero(labels >= 0)
+        if len(labelled) == 0:  # unlabelled data: no probe / kNN labels
+            return labelled
         sub = stratified_subset(labels[labelled], fraction or self.label_fraction, self.seed if seed is None else seed)
         return labelled[sub]
 
