@@ -50,6 +50,7 @@ def test_labelled_dataset_is_normalised(digits):
 def _first_train_batch(dm):
     class _T:
         training = True
+        current_epoch = 0
 
     dm.trainer = _T()
     batch = next(iter(dm.train_dataloader()))

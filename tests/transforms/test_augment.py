@@ -135,7 +135,7 @@ def test_multi_crop_views_in_both_paths():
     assert [tuple(v.shape) for v in views] == shapes and labels.shape == (8,)
 
     device = DigitsDataModule(load_size=32, batch_size=8, augment_on="device", views=crops)
-    device.trainer = SimpleNamespace(training=True)
+    device.trainer = SimpleNamespace(training=True, current_epoch=0)
     x, y = next(iter(device.train_dataloader()))
     assert x.shape == (8, 3, 32, 32)
     views, labels = device.on_after_batch_transfer((x, y), 0)
