@@ -26,6 +26,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from sslkit.losses.domain import CORALLoss, MMDLoss, grad_reverse
 from sslkit.transfer.export import build_backbone
+from sslkit.transfer.runner import BackboneSource
 
 Method = Literal["source_only", "dann", "coral", "mmd"]
 
@@ -168,7 +169,7 @@ def continue_ssl(backbone: nn.Module, name: str, kwargs: dict[str, Any], target:
 ADAPT_METHODS: tuple[str, ...] = ("source_only", "dann", "coral", "mmd", "adabn", "ssl")
 
 
-def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningDataModule, backbone: Any = None,
+def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningDataModule, backbone: BackboneSource | None = None,
                       methods: list[str] = ADAPT_METHODS, weights: dict[str, float] | None = None,  # type: ignore[assignment]
                       seeds: list[int] = (0,), max_steps: int = 300, batch_size: int = 64, lr: float = 1e-3,  # type: ignore[assignment]
                       ssl_epochs: int = 5, accelerator: str = "cpu", out_dir: str = "runs/adaptation") -> dict[str, list[float]]:
@@ -204,7 +205,6 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
 
     from sslkit.data.downstream import DomainAdaptationDataModule
     from sslkit.transfer.classic import fit_score
-    from sslkit.transfer.runner import BackboneSource
     from sslkit.utils.features import accuracy, extract_features
 
     bad = [m for m in methods if m not in ADAPT_METHODS]
