@@ -103,6 +103,7 @@ class TransferClassifier(L.LightningModule):
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.train_acc, self.val_acc, self.test_acc = (MulticlassAccuracy(num_classes, average="micro") for _ in range(3))
         self._cached = False
+        self.train()  # frozen parts start in eval mode (Lightning does not call train() before fitting)
 
     @property
     def num_features(self) -> int:
@@ -131,6 +132,9 @@ class TransferClassifier(L.LightningModule):
             for m in [self.backbone] if self.strategy == "linear" else frozen_norm_layers(self.backbone):
                 m.eval()
         return self
+
+    def on_train_start(self) -> None:
+        self.train()
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
