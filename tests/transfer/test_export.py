@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import run_cli
+from sslkit.cli import main
 from sslkit.backbones import create_backbone
 from sslkit.transfer import backbone_from_checkpoint, backbone_from_export
 
@@ -24,7 +24,7 @@ def test_export_round_trip_gives_identical_embeddings(tmp_path):
     ckpt = tmp_path / "last.ckpt"
     original = _fake_ckpt(ckpt)
     out = tmp_path / "export" / "backbone.safetensors"
-    run_cli("export", "--ckpt", str(ckpt), "--out", str(out))
+    main(["export", "--ckpt", str(ckpt), "--out", str(out)])
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["backbone"] == "tiny_cnn" and meta["backbone_kwargs"] == {"widths": [8, 16]} and meta["num_features"] == 16
     x = torch.randn(5, 3, 16, 16)
@@ -37,7 +37,7 @@ def test_wrong_json_or_weights_fail(tmp_path):
     ckpt = tmp_path / "last.ckpt"
     _fake_ckpt(ckpt)
     out = tmp_path / "b.safetensors"
-    run_cli("export", "--ckpt", str(ckpt), "--out", str(out))
+    main(["export", "--ckpt", str(ckpt), "--out", str(out)])
     meta = json.loads(out.with_suffix(".json").read_text())
     out.with_suffix(".json").write_text(json.dumps({**meta, "backbone_kwargs": {"widths": [8, 32]}}))
     with pytest.raises((ValueError, RuntimeError), match="size mismatch|do not match"):
@@ -49,4 +49,4 @@ def test_wrong_json_or_weights_fail(tmp_path):
     with pytest.raises(FileNotFoundError, match="json"):
         backbone_from_export(out)
     with pytest.raises(ValueError, match="safetensors"):
-        run_cli("export", "--ckpt", str(ckpt), "--out", str(tmp_path / "b.pt"))
+        main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "b.pt")])
