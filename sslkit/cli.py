@@ -140,6 +140,14 @@ class SSLKitCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``sslkit`` console script."""
+    import sys
+
+    from sslkit.transfer.commands import COMMANDS, run
+
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] in COMMANDS:  # export, label-efficiency, cross-domain, adapt
+        run(argv[0], argv[1:])
+        return
     SSLKitCLI(args=args)
 
 

@@ -53,3 +53,12 @@ def digits():
     dm = DigitsDataModule(load_size=16, batch_size=64, views=[ViewAugment(size=16, num_views=2, crop_scale=(0.4, 1.0))])
     dm.splits()
     return dm
+
+
+@pytest.fixture(scope="session")
+def simclr_ckpt(tmp_path_factory) -> Path:
+    """A SimCLR checkpoint on 16 px digits (tiny_cnn, 8 epochs), pretrained once per session (slow tests only)."""
+    root = tmp_path_factory.mktemp("simclr")
+    run_cli("fit", "--config", str(RECIPES / "pretrain/digits/simclr.yaml"), f"--trainer.default_root_dir={root}",
+            "--trainer.max_epochs=8", "--trainer.callbacks=[]", "--trainer.logger=false", "--wandb.mode=disabled")
+    return root / "checkpoints" / "last.ckpt"

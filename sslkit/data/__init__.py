@@ -2,6 +2,8 @@
 
 from sslkit.data.base import BANK_LOADER, VAL_LOADER, ImageDataModule
 from sslkit.data.digits import DigitsDataModule
+from sslkit.data.downstream import DomainAdaptationDataModule, LabelledDataModule
+from sslkit.data.shifts import ShiftedDigitsDataModule, apply_shift
 from sslkit.data.subsets import stratified_subset
 from sslkit.data.vision import CIFAR10DataModule, CIFAR100DataModule, ImageFolderDataModule, STL10DataModule
 
@@ -11,8 +13,12 @@ __all__ = [
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "DigitsDataModule",
+    "DomainAdaptationDataModule",
     "ImageDataModule",
     "ImageFolderDataModule",
+    "LabelledDataModule",
     "STL10DataModule",
+    "ShiftedDigitsDataModule",
+    "apply_shift",
     "stratified_subset",
 ]

@@ -1,0 +1,107 @@
+"""Parameter-efficient fine-tuning of any registry backbone through ``peft``.
+
+* ``lora`` / ``ia3`` on any backbone: adapters are injected in place with
+  ``peft.inject_adapter_in_model`` (conv and linear layers; Hu et al., 2021,
+  "LoRA: Low-Rank Adaptation of Large Language Models", arXiv:2106.09685; Liu et
+  al., 2022, "Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than
+  In-Context Learning" (IA3), arXiv:2205.05638).
+* ``adalora``, ``prefix_tuning``, ``prompt_tuning`` need a Hugging Face model:
+  the first ``transformers.PreTrainedModel`` inside the backbone is wrapped with
+  ``peft.get_peft_model`` (AdaLoRA: Zhang et al., 2023, arXiv:2303.10512;
+  prefix tuning: Li & Liang, 2021, arXiv:2101.00190; prompt tuning: Lester et
+  al., 2021, arXiv:2104.08691).
+
+The classification head is never inside the peft model: it stays a separate,
+fully trainable module of :class:`~sslkit.transfer.TransferClassifier` (so it is
+trained and saved without ``modules_to_save``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from torch import nn
+
+AdapterName = Literal["lora", "ia3", "adalora", "prefix_tuning", "prompt_tuning"]
+ADAPTERS: tuple[str, ...] = ("lora", "ia3", "adalora", "prefix_tuning", "prompt_tuning")
+_INJECTABLE = ("lora", "ia3")
+
+
+def _config(method: str, kwargs: dict[str, Any]):
+    import peft
+
+    classes = {"lora": peft.LoraConfig, "ia3": peft.IA3Config, "adalora": peft.AdaLoraConfig,
+               "prefix_tuning": peft.PrefixTuningConfig, "prompt_tuning": peft.PromptTuningConfig}
+    return classes[method](**kwargs)
+
+
+def default_target_modules(model: nn.Module) -> list[str]:
+    """Names of every ``nn.Linear`` and ``nn.Conv2d`` in ``model`` (the default LoRA targets)."""
+    return [name for name, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d)) and name]
+
+
+def _find_hf_model(backbone: nn.Module) -> tuple[nn.Module, str, nn.Module] | None:
+    """``(parent, attribute, model)`` of the first ``PreTrainedModel`` inside ``backbone``."""
+    from transformers import PreTrainedModel
+
+    for name, m in backbone.named_modules():
+        if isinstance(m, PreTrainedModel):
+            parent_name, _, attr = name.rpartition(".")
+            return (backbone.get_submodule(parent_name) if parent_name else backbone), attr, m
+    return None
+
+
+def apply_adapter(backbone: nn.Module, method: str, kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """Freeze ``backbone`` and add trainable adapters of kind ``method`` (in place when possible).
+
+    Args:
+        backbone: a registry backbone.
+        method: one of :data:`ADAPTERS`.
+        kwargs: arguments of the peft config class (``r``, ``lora_alpha``,
+            ``target_modules``, ``num_virtual_tokens``, ``total_step``, ...). For
+            ``lora``/``ia3`` on a non-HF backbone, ``target_modules`` defaults to every
+            linear and conv layer.
+
+    Returns:
+        The backbone with adapters (the same object for injected adapters).
+    """
+    if method not in ADAPTERS:
+        raise ValueError(f"unknown adapter {method!r}; choose one of {ADAPTERS}")
+    kwargs = dict(kwargs or {})
+    hf = _find_hf_model(backbone)
+    if method in _INJECTABLE:
+        import peft
+
+        if "target_modules" not in kwargs and hf is None:
+            kwargs["target_modules"] = default_target_modules(backbone)
+            if method == "ia3":
+                kwargs.setdefault("feedforward_modules", [])
+        if hf is not None and "target_modules" not in kwargs:
+            parent, attr, model = hf
+            config = _config(method, kwargs)
+            setattr(parent, attr, peft.get_peft_model(model, config))
+        else:
+            peft.inject_adapter_in_model(_config(method, kwargs), backbone)
+        for name, p in backbone.named_parameters():
+            p.requires_grad_(f"{method}_" in name)
+        return backbone
+    if hf is None:
+        raise ValueError(f"adapter {method!r} needs a Hugging Face transformer inside the backbone "
+                         f"(a text backbone); use 'lora' or 'ia3' for {type(backbone).__name__}")
+    import peft
+
+    kwargs.setdefault("task_type", "FEATURE_EXTRACTION")
+    parent, attr, model = hf
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    setattr(parent, attr, peft.get_peft_model(model, _config(method, kwargs)))
+    return backbone
+
+
+def adalora_step(backbone: nn.Module, global_step: int) -> None:
+    """Run AdaLoRA's rank re-allocation after an optimizer step (no-op for other adapters)."""
+    from peft import PeftModel
+
+    for m in backbone.modules():
+        if isinstance(m, PeftModel) and hasattr(m.base_model, "update_and_allocate"):
+            m.base_model.update_and_allocate(global_step)

@@ -1,0 +1,65 @@
+"""Extra ``sslkit`` subcommands: ``export``, ``label-efficiency``, ``cross-domain``, ``adapt``.
+
+Each reads a YAML config (``--config``) whose keys are the typed arguments of
+its function, so misspelt keys fail early and ``--print_config`` documents them::
+
+    sslkit export --ckpt runs/digits-simclr/checkpoints/last.ckpt --out backbone.safetensors
+    sslkit label-efficiency --config recipes/transfer/digits/label_efficiency.yaml
+    sslkit cross-domain --config recipes/transfer/digits/cross_domain.yaml
+    sslkit adapt --config recipes/transfer/digits/adaptation.yaml
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _export(ckpt: str, out: str) -> None:
+    """Export the backbone of a checkpoint as safetensors plus a JSON (registry name and arguments).
+
+    Args:
+        ckpt: a pretraining or transfer Lightning checkpoint.
+        out: the ``.safetensors`` file to write; the JSON goes next to it.
+    """
+    from sslkit.transfer.export import export_backbone
+
+    path = export_backbone(ckpt, out)
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+
+
+def _functions() -> dict[str, Callable]:
+    from sslkit.transfer.adaptation import domain_adaptation
+    from sslkit.transfer.cross_domain import cross_domain
+    from sslkit.transfer.label_efficiency import label_efficiency
+
+    return {"export": _export, "label-efficiency": label_efficiency, "cross-domain": cross_domain,
+            "adapt": domain_adaptation}
+
+
+COMMANDS: tuple[str, ...] = ("export", "label-efficiency", "cross-domain", "adapt")
+
+
+def parser(command: str):
+    """The jsonargparse parser of one subcommand."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    fn = _functions()[command]
+    p = ArgumentParser(prog=f"sslkit {command}", description=(fn.__doc__ or "").split("\n")[0], exit_on_error=True)
+    p.add_argument("--config", action=ActionConfigFile, help="YAML config with the arguments below")
+    p.add_function_arguments(fn, as_group=False)
+    return p
+
+
+def run(command: str, args: list[str]) -> object:
+    """Parse ``args`` for ``command`` and run it."""
+    p = parser(command)
+    cfg = p.parse_args(args)
+    init = p.instantiate_classes(cfg)
+    kwargs = {k: v for k, v in vars(init).items() if k not in ("config", "__path__", "print_config")}
+    return _functions()[command](**{k: _plain(v) for k, v in kwargs.items()})
+
+
+def _plain(v: object) -> object:
+    from jsonargparse import Namespace
+
+    return v.as_dict() if isinstance(v, Namespace) else v

@@ -1,0 +1,74 @@
+"""PEFT on a text backbone: a tiny BERT (hidden 32, 2 layers, built from a config, no download)."""
+
+import torch
+from torch import nn
+
+from sslkit.backbones import register_backbone
+from sslkit.backbones.registry import _REGISTRY
+from sslkit.transfer import TransferClassifier
+from sslkit.transfer.freezing import backbone_stages
+
+
+class TinyBert(nn.Module):
+    """A registry-style text backbone: forward takes a dict batch, returns mean-pooled features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)
+        self.model = BertModel(cfg, add_pooling_layer=False)
+        self.num_features = 32
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        h = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        m = batch["attention_mask"].unsqueeze(-1).float()
+        return (h * m).sum(1) / m.sum(1)
+
+
+if "test_tiny_bert" not in _REGISTRY:
+    register_backbone("test_tiny_bert")(TinyBert)
+
+
+def _batch():
+    torch.manual_seed(0)
+    return {"input_ids": torch.randint(0, 100, (4, 10)), "attention_mask": torch.ones(4, 10, dtype=torch.long)}, \
+        torch.tensor([0, 1, 0, 1])
+
+
+def _train_step(model):
+    x, y = _batch()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def test_text_backbone_stages_and_lora_on_attention():
+    model = TransferClassifier(num_classes=2, backbone="test_tiny_bert", strategy="lora",
+                               adapter_kwargs={"r": 4, "target_modules": ["query", "value"]})
+    assert [n for n, _ in backbone_stages(TinyBert())] == ["model.encoder.layer.0", "model.encoder.layer.1"]
+    trainable = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
+    assert all("lora_" in n or n.startswith("head.") for n in trainable)
+    # 2 layers x (query, value) x (A: 32*4 + B: 4*32); head 32*2 + 2
+    assert sum(trainable.values()) == 2 * 2 * (32 * 4 + 4 * 32) + 32 * 2 + 2
+    frozen = {k: v.clone() for k, v in model.backbone.state_dict().items() if "lora_" not in k}
+    _train_step(model)
+    assert all(torch.equal(model.backbone.state_dict()[k], v) for k, v in frozen.items())
+
+
+def test_prefix_tuning_and_adalora_are_configurable():
+    prefix = TransferClassifier(num_classes=2, backbone="test_tiny_bert", strategy="prefix_tuning",
+                                adapter_kwargs={"num_virtual_tokens": 5})
+    trainable = {n: p.numel() for n, p in prefix.named_parameters() if p.requires_grad}
+    # prefix embeddings: 5 tokens x 2 layers x (key, value) x 32; head 66
+    assert sum(trainable.values()) == 5 * 2 * 2 * 32 + 66
+    assert torch.isfinite(_train_step(prefix))
+    ada = TransferClassifier(num_classes=2, backbone="test_tiny_bert", strategy="adalora",
+                             adapter_kwargs={"init_r": 4, "target_r": 2, "target_modules": ["query", "value"],
+                                             "total_step": 10})
+    names = [n for n, p in ada.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n or n.startswith("head.") for n in names)
+    assert torch.isfinite(_train_step(ada))
