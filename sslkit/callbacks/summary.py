@@ -7,33 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from sslkit.data.subsets import check_fraction
+from sslkit.transfer.classic import fit_score
+from sslkit.utils.features import extract_features
 
 
-@torch.no_grad()
-def extract_features(embed, dataset, device: torch.device, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``embed`` over a dataset of ``(input, label)`` items; return features and labels as arrays."""
-    feats, labels = [], []
-    for x, y in DataLoader(dataset, batch_size=batch_size):
-        x = x.to(device) if isinstance(x, torch.Tensor) else {k: v.to(device) for k, v in x.items()}
-        feats.append(embed(x).float().cpu())
-        labels.append(torch.as_tensor(y))
-    return torch.cat(feats).numpy(), torch.cat(labels).numpy()
-
-
-def linear_eval(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], max_iter: int = 2000) -> float:
-    """Test accuracy of a standardised multinomial logistic regression fitted on ``train``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
-    clf.fit(*train)
-    return float(clf.score(*test))
+def linear_eval(train: tuple, test: tuple) -> float:
+    """Test accuracy of a standardised logistic regression fitted on ``train`` features."""
+    return fit_score("logistic", train, {"test": test})["test"]
 
 
 class LinearEvalSummary(L.Callback):
