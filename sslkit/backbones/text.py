@@ -37,6 +37,7 @@ class HFTextEncoder(nn.Module):
             model.pooler = None
         self.model, self.pooling, self.source = model, pooling, source
         self.num_features = int(model.config.hidden_size)
+        self.train()  # from_pretrained returns eval mode; Lightning does not switch modules back to train
 
     @property
     def config(self):

