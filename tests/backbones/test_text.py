@@ -97,4 +97,5 @@ def test_minilm_loads_from_the_package_without_network():
 
 def test_text_backbones_start_in_train_mode():
     # from_pretrained returns eval mode and Lightning never calls .train(): dropout would silently stay off
-    assert create_backbone("bert", **TINY).training
+    encoder = create_backbone("bert", **TINY).model.eval()
+    assert HFTextEncoder(encoder).training and all(m.training for m in HFTextEncoder(encoder).modules())
