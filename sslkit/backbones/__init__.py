@@ -2,7 +2,7 @@
 
 from sslkit.backbones import cnn, text, vision  # noqa: F401  (registers the entries)
 from sslkit.backbones.cnn import TinyCNN
-from sslkit.backbones.text import HFTextEncoder
 from sslkit.backbones.registry import create_backbone, list_backbones, load_backbone_weights, register_backbone
+from sslkit.backbones.text import HFTextEncoder
 
 __all__ = ["HFTextEncoder", "TinyCNN", "create_backbone", "list_backbones", "load_backbone_weights", "register_backbone"]

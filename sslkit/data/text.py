@@ -9,8 +9,8 @@ Batches the methods see:
   ``probe_batch_size > 0``, ``probe_input_ids``, ``probe_attention_mask``,
   ``probe_labels``: a random batch of the labelled task's training subset for
   the online probe (the corpus itself is unlabelled).
-* validation: ``[bank, val, mlm]`` loaders (indices :data:`BANK_LOADER`,
-  :data:`VAL_LOADER`, :data:`MLM_LOADER`): labelled task train subset and val
+* validation: ``[bank, val, mlm]`` loaders (indices ``sslkit.data.BANK_LOADER``,
+  ``VAL_LOADER`` and :data:`MLM_LOADER`): labelled task train subset and val
   split as ``(inputs, labels)`` (``inputs`` a dict of ``input_ids`` and
   ``attention_mask`` padded to ``max_length``), then corpus validation blocks
   masked once with a fixed seed (a dict with ``labels``, like training).
@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sslkit.data.base import BANK_LOADER, VAL_LOADER
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.utils.hf import load_tokenizer, tokenizer_fingerprint
 
