@@ -3,6 +3,7 @@ import torch
 from safetensors.torch import save_file
 
 from sslkit.backbones import create_backbone, list_backbones
+from sslkit.backbones.text import HFTextEncoder
 
 # every registered entry, plus representative members of each family
 CASES = [(name, {}) for name in list_backbones() if ":" not in name] + [
@@ -13,12 +14,20 @@ CASES = [(name, {}) for name in list_backbones() if ":" not in name] + [
 ]
 
 
+def example_input(model):
+    """A batch of the backbone's modality: token ids for text encoders, images otherwise."""
+    if isinstance(model, HFTextEncoder):
+        ids = torch.randint(5, model.config.vocab_size, (2, 12))
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    return torch.randn(2, 3, 32, 32)
+
+
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}{'-' + '-'.join(k) if k else ''}" for n, k in CASES])
 def test_backbone_contract(name, kwargs):
     model = create_backbone(name, **kwargs).eval()
     assert isinstance(model.num_features, int) and model.num_features > 0
     with torch.no_grad():
-        out = model(torch.randn(2, 3, 32, 32))
+        out = model(example_input(model))
     assert out.shape == (2, model.num_features)
     assert torch.isfinite(out).all()
 
