@@ -1,5 +1,12 @@
 """Projection, prediction and prototype heads."""
 
+from sslkit.heads.byol import BYOLPredictionHead, BYOLProjectionHead
+from sslkit.heads.dino import DINOHead
+from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
+from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
 
-__all__ = ["ProjectionHead", "SimCLRProjectionHead"]
+__all__ = [
+    "BYOLPredictionHead", "BYOLProjectionHead", "DINOHead", "MoCoV2ProjectionHead", "MoCoV3PredictionHead",
+    "MoCoV3ProjectionHead", "NNCLRPredictionHead", "NNCLRProjectionHead", "ProjectionHead", "SimCLRProjectionHead",
+]

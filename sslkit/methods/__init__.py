@@ -1,9 +1,22 @@
 """Self-supervised methods, each a LightningModule subclass of :class:`SSLMethod`."""
 
 from sslkit.methods.base import SSLMethod
+from sslkit.methods.byol import BYOL
+from sslkit.methods.dino import DINO
 from sslkit.methods.mlm import MaskedLM
+from sslkit.methods.mocov2 import MoCoV2
+from sslkit.methods.mocov3 import MoCoV3
+from sslkit.methods.nnclr import NNCLR
 from sslkit.methods.simclr import SimCLR
 
-METHODS: dict[str, type[SSLMethod]] = {"mlm": MaskedLM, "simclr": SimCLR}
+METHODS: dict[str, type[SSLMethod]] = {
+    "simclr": SimCLR,
+    "mocov2": MoCoV2,
+    "mocov3": MoCoV3,
+    "byol": BYOL,
+    "dino": DINO,
+    "nnclr": NNCLR,
+    "mlm": MaskedLM,
+}
 
-__all__ = ["METHODS", "MaskedLM", "SSLMethod", "SimCLR"]
+__all__ = ["BYOL", "DINO", "METHODS", "NNCLR", "MaskedLM", "MoCoV2", "MoCoV3", "SSLMethod", "SimCLR"]

@@ -1,8 +1,21 @@
-"""Small shared helpers: distributed gather, schedules, parameter groups."""
+"""Small shared helpers: distributed gather, schedules, parameter groups, EMA encoders, queues."""
 
 from sslkit.utils.checkpoint import load_method, package_versions, safe_load
 from sslkit.utils.distributed import gather_with_grad, rank, world_size
+from sslkit.utils.momentum import MomentumEncoder, cosine_tau
 from sslkit.utils.optim import WarmupCosineLR, split_weight_decay
+from sslkit.utils.queue import FeatureQueue
 
-__all__ = ["WarmupCosineLR", "gather_with_grad", "load_method", "package_versions", "rank", "safe_load",
-           "split_weight_decay", "world_size"]
+__all__ = [
+    "FeatureQueue",
+    "MomentumEncoder",
+    "WarmupCosineLR",
+    "cosine_tau",
+    "gather_with_grad",
+    "load_method",
+    "package_versions",
+    "rank",
+    "safe_load",
+    "split_weight_decay",
+    "world_size",
+]

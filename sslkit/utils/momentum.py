@@ -1,0 +1,105 @@
+"""Momentum (EMA) target encoders with BYOL's cosine schedule of the decay rate."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+
+def cosine_tau(step: int, total_steps: int, base_tau: float, final_tau: float = 1.0) -> float:
+    """BYOL's decay-rate schedule (Grill et al., 2020, arXiv:2006.07733, section 3.2).
+
+    ``tau_k = final - (final - base) * (cos(pi * k / K) + 1) / 2``: ``base`` at
+    step 0, halfway between at ``K / 2`` and ``final`` from ``K`` on.
+
+    Args:
+        step: optimizer steps taken so far (``k``).
+        total_steps: optimizer steps of the whole training (``K``); ``<= 0`` gives ``base_tau``.
+        base_tau: decay rate at the start.
+        final_tau: decay rate at the end.
+    """
+    if total_steps <= 0:
+        return base_tau
+    progress = min(max(step, 0) / total_steps, 1.0)
+    return final_tau - (final_tau - base_tau) * (math.cos(math.pi * progress) + 1) / 2
+
+
+class MomentumEncoder(nn.Module):
+    """A frozen exponential-moving-average copy of one or more online modules.
+
+    ``MomentumEncoder(backbone, projector)`` deep-copies the modules into a
+    ``nn.Sequential`` (so ``target(x) = projector'(backbone'(x))``) whose
+    parameters have ``requires_grad=False``: they never reach the optimizer
+    (methods build it from parameters that require gradients) and are changed
+    only by :meth:`update`, ``target <- tau * target + (1 - tau) * online``.
+    Buffers (BatchNorm statistics) are not averaged: the target keeps its own,
+    as in BYOL and MoCo.
+
+    :meth:`step` is meant for ``on_train_batch_end``: it updates only when
+    ``trainer.global_step`` moved since the last update (so never on an
+    accumulation micro-batch where the optimizer did not step), and computes
+    ``tau`` from the step count alone, so a resumed run continues the schedule
+    exactly. The step of the last update is a buffer and travels in checkpoints.
+
+    Args:
+        *online: the online modules to copy, in forward order.
+        base_tau: decay rate at the start of training (0.99 in BYOL).
+        final_tau: decay rate at the end (1.0 in BYOL; MoCo uses a constant 0.999).
+    """
+
+    def __init__(self, *online: nn.Module, base_tau: float = 0.99, final_tau: float = 1.0) -> None:
+        super().__init__()
+        if not online:
+            raise ValueError("MomentumEncoder needs at least one module to copy")
+        if not 0.0 <= base_tau <= final_tau <= 1.0:
+            raise ValueError(f"need 0 <= base_tau <= final_tau <= 1, got base_tau={base_tau}, final_tau={final_tau}")
+        self.base_tau, self.final_tau = base_tau, final_tau
+        self.encoder = nn.Sequential(*(copy.deepcopy(m) for m in online))
+        self.encoder.requires_grad_(False)
+        self.register_buffer("last_step", torch.zeros((), dtype=torch.long))
+        self.tau = base_tau
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Target outputs, without gradients."""
+        return self.encoder(x)
+
+    def tau_at(self, step: int, total_steps: int) -> float:
+        """Decay rate used by the update after optimizer step ``step`` (0-based)."""
+        return cosine_tau(step, total_steps, self.base_tau, self.final_tau)
+
+    @torch.no_grad()
+    def update(self, online: tuple[nn.Module, ...] | list[nn.Module], tau: float) -> None:
+        """``target <- tau * target + (1 - tau) * online`` for every parameter.
+
+        Args:
+            online: the online modules, in the order given at construction.
+            tau: decay rate in ``[0, 1]``.
+        """
+        src = [p for m in online for p in m.parameters()]
+        dst = list(self.encoder.parameters())
+        if len(src) != len(dst):
+            raise ValueError(f"online modules have {len(src)} parameters, the target {len(dst)}")
+        for t, o in zip(dst, src):
+            t.lerp_(o.detach().to(t.dtype), 1.0 - tau)
+
+    def step(self, online: tuple[nn.Module, ...] | list[nn.Module], global_step: int, total_steps: int) -> bool:
+        """Update once if the optimizer stepped since the last call.
+
+        Args:
+            online: the online modules, in the order given at construction.
+            global_step: optimizer steps taken so far (``trainer.global_step``).
+            total_steps: optimizer steps of the whole training.
+
+        Returns:
+            Whether an update happened.
+        """
+        if int(global_step) <= int(self.last_step):
+            return False
+        self.tau = self.tau_at(int(global_step) - 1, total_steps)
+        self.update(online, self.tau)
+        self.last_step.fill_(int(global_step))
+        return True
