@@ -25,16 +25,19 @@ class BarlowTwinsLoss(nn.Module):
         lambda_offdiag: weight of the off-diagonal (redundancy) term, >= 0
             (``5.1e-3`` in the paper).
         eps: added to the variance before the square root, > 0.
+        scale_loss: factor on the whole loss, > 0 (solo-learn's CIFAR recipe uses 0.1).
         gather_distributed: use the global batch when running distributed.
     """
 
-    def __init__(self, lambda_offdiag: float = 5.1e-3, eps: float = 1e-5, gather_distributed: bool = True) -> None:
+    def __init__(self, lambda_offdiag: float = 5.1e-3, eps: float = 1e-5, scale_loss: float = 1.0,
+                 gather_distributed: bool = True) -> None:
         super().__init__()
         if lambda_offdiag < 0:
             raise ValueError(f"lambda_offdiag must be >= 0, got {lambda_offdiag}")
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
+        if eps <= 0 or scale_loss <= 0:
+            raise ValueError(f"eps and scale_loss must be > 0, got {eps}, {scale_loss}")
         self.lambda_offdiag = lambda_offdiag
+        self.scale_loss = scale_loss
         self.eps = eps
         self.gather_distributed = gather_distributed
 
@@ -65,4 +68,4 @@ class BarlowTwinsLoss(nn.Module):
         c = self.cross_correlation(z_a, z_b)
         on_diag = (1 - torch.diagonal(c)).pow(2).sum()
         off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()
-        return on_diag + self.lambda_offdiag * off_diag
+        return self.scale_loss * (on_diag + self.lambda_offdiag * off_diag)

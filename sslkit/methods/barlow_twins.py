@@ -22,14 +22,15 @@ class BarlowTwins(SSLMethod):
         proj_output_dim: embedding size (8192 in the paper).
         proj_layers: linear layers in the projector.
         lambda_offdiag: weight of the off-diagonal term (5.1e-3 in the paper).
+        scale_loss: factor on the loss (1 in the paper, 0.1 in solo-learn's CIFAR recipe).
         **kwargs: see :class:`~sslkit.methods.base.SSLMethod`.
     """
 
     def __init__(self, proj_hidden_dim: int = 8192, proj_output_dim: int = 8192, proj_layers: int = 3,
-                 lambda_offdiag: float = 5.1e-3, **kwargs) -> None:
+                 lambda_offdiag: float = 5.1e-3, scale_loss: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.projector = BarlowTwinsProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
-        self.criterion = BarlowTwinsLoss(lambda_offdiag=lambda_offdiag)
+        self.criterion = BarlowTwinsLoss(lambda_offdiag=lambda_offdiag, scale_loss=scale_loss)
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         if len(views) != 2:

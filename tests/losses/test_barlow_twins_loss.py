@@ -20,6 +20,8 @@ def test_hand_computed_value():
     # on-diagonal: (1-0)^2 * 2 = 2; off-diagonal: 1 + 1 = 2
     loss = BarlowTwinsLoss(lambda_offdiag=0.25, eps=1e-12)
     assert loss(DECORRELATED, z_b).item() == pytest.approx(2 + 0.25 * 2, abs=1e-5)
+    scaled = BarlowTwinsLoss(lambda_offdiag=0.25, eps=1e-12, scale_loss=0.1)
+    assert scaled(DECORRELATED, z_b).item() == pytest.approx(0.1 * (2 + 0.25 * 2), abs=1e-5)
 
 
 def test_matches_batchnorm_reference():
