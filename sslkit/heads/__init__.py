@@ -2,11 +2,33 @@
 
 from sslkit.heads.byol import BYOLPredictionHead, BYOLProjectionHead
 from sslkit.heads.dino import DINOHead
+from sslkit.heads.joint import (
+    BarlowTwinsProjectionHead,
+    SimSiamPredictionHead,
+    SimSiamProjectionHead,
+    SwAVProjectionHead,
+    SwAVPrototypes,
+    VICRegProjectionHead,
+)
 from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
 from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
 
 __all__ = [
-    "BYOLPredictionHead", "BYOLProjectionHead", "DINOHead", "MoCoV2ProjectionHead", "MoCoV3PredictionHead",
-    "MoCoV3ProjectionHead", "NNCLRPredictionHead", "NNCLRProjectionHead", "ProjectionHead", "SimCLRProjectionHead",
+    "BYOLPredictionHead",
+    "BYOLProjectionHead",
+    "BarlowTwinsProjectionHead",
+    "DINOHead",
+    "MoCoV2ProjectionHead",
+    "MoCoV3PredictionHead",
+    "MoCoV3ProjectionHead",
+    "NNCLRPredictionHead",
+    "NNCLRProjectionHead",
+    "ProjectionHead",
+    "SimCLRProjectionHead",
+    "SimSiamPredictionHead",
+    "SimSiamProjectionHead",
+    "SwAVProjectionHead",
+    "SwAVPrototypes",
+    "VICRegProjectionHead",
 ]

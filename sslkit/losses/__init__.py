@@ -1,14 +1,19 @@
 """Self-supervised losses: pure torch modules, tensors in, scalar out."""
 
+from sslkit.losses.barlow_twins import BarlowTwinsLoss
 from sslkit.losses.byol import BYOLLoss
 from sslkit.losses.dino import DINOLoss
 from sslkit.losses.domain import CORALLoss, GradientReversal, MMDLoss, grad_reverse
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
 from sslkit.losses.nnclr import NNCLRLoss, nearest_neighbour
 from sslkit.losses.ntxent import NTXentLoss
+from sslkit.losses.simsiam import SimSiamLoss
+from sslkit.losses.swav import SwAVLoss
+from sslkit.losses.vicreg import VICRegLoss
 
 __all__ = [
     "BYOLLoss",
+    "BarlowTwinsLoss",
     "CORALLoss",
     "DINOLoss",
     "GradientReversal",
@@ -17,6 +22,9 @@ __all__ = [
     "MoCoV3Loss",
     "NNCLRLoss",
     "NTXentLoss",
+    "SimSiamLoss",
+    "SwAVLoss",
+    "VICRegLoss",
     "grad_reverse",
     "nearest_neighbour",
 ]

@@ -4,18 +4,3 @@ from sslkit.utils.checkpoint import load_method, package_versions, safe_load
 from sslkit.utils.distributed import gather_with_grad, rank, world_size
 from sslkit.utils.momentum import MomentumEncoder, cosine_tau
 from sslkit.utils.optim import WarmupCosineLR, split_weight_decay
-from sslkit.utils.queue import FeatureQueue
-
-__all__ = [
-    "FeatureQueue",
-    "MomentumEncoder",
-    "WarmupCosineLR",
-    "cosine_tau",
-    "gather_with_grad",
-    "load_method",
-    "package_versions",
-    "rank",
-    "safe_load",
-    "split_weight_decay",
-    "world_size",
-]
