@@ -10,7 +10,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from sslkit.backbones import create_backbone
-from sslkit.utils.optim import WarmupCosineLR, split_weight_decay
+from sslkit.utils.optim import optimizer_config, split_weight_decay
 
 
 class SSLMethod(L.LightningModule):
@@ -97,12 +97,4 @@ class SSLMethod(L.LightningModule):
     def configure_optimizers(self) -> Any:
         params = split_weight_decay(self) if self.exclude_norm_bias_decay else [p for p in self.parameters() if p.requires_grad]
         optimizer = self.optimizer(params)
-        if self.lr_scheduler is None:
-            return optimizer
-        scheduler = self.lr_scheduler(optimizer)
-        if isinstance(scheduler, WarmupCosineLR):
-            total = self.trainer.estimated_stepping_batches
-            epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-            scheduler.bind(total_steps=total, steps_per_epoch=total / epochs)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimizer_config(optimizer, self.lr_scheduler, self.trainer)

@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from sslkit.transfer.adapters import ADAPTERS, adalora_step, apply_adapter
 from sslkit.transfer.export import build_backbone
 from sslkit.transfer.freezing import freeze, freeze_first_stages, frozen_norm_layers, layer_decay_groups
-from sslkit.utils.optim import WarmupCosineLR
+from sslkit.utils.optim import optimizer_config
 
 Strategy = Literal["linear", "finetune", "partial", "lora", "ia3", "adalora", "prefix_tuning", "prompt_tuning"]
 
@@ -176,12 +176,4 @@ class TransferClassifier(L.LightningModule):
         for g in optimizer.param_groups:
             g["lr"] = g["lr"] * g.get("lr_scale", 1.0)
             g["initial_lr"] = g["lr"]
-        if self.lr_scheduler is None:
-            return optimizer
-        scheduler = self.lr_scheduler(optimizer)
-        if isinstance(scheduler, WarmupCosineLR):
-            total = self.trainer.estimated_stepping_batches
-            epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-            scheduler.bind(total_steps=total, steps_per_epoch=total / epochs)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimizer_config(optimizer, self.lr_scheduler, self.trainer)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,3 +81,20 @@ def split_weight_decay(module: nn.Module) -> list[dict]:
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def optimizer_config(optimizer: torch.optim.Optimizer, lr_scheduler: Callable | None, trainer: Any) -> Any:
+    """The ``configure_optimizers`` return value for an optimizer and an optional scheduler callable.
+
+    A :class:`WarmupCosineLR` is bound to the trainer's total number of optimizer
+    steps and stepped every optimizer step; any other scheduler is stepped every epoch.
+    """
+    if lr_scheduler is None:
+        return optimizer
+    scheduler = lr_scheduler(optimizer)
+    if isinstance(scheduler, WarmupCosineLR):
+        total = trainer.estimated_stepping_batches
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
+        scheduler.bind(total_steps=total, steps_per_epoch=total / epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+    return {"optimizer": optimizer, "lr_scheduler": scheduler}
