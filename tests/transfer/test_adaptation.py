@@ -54,6 +54,7 @@ def _fit(method: str, dm: DomainAdaptationDataModule, steps: int) -> tuple[Domai
     return model.eval(), trainer
 
 
+@pytest.mark.slow
 def test_mmd_training_aligns_target_features_and_improves_target_accuracy():
     def digits(shift):
         return ShiftedDigitsDataModule(shift=shift, load_size=16, views=[ViewAugment(size=16, num_views=1)])
