@@ -37,8 +37,13 @@ class DomainAdaptation(L.LightningModule):
     Loss: cross-entropy on source labels plus ``weight`` times the alignment term
     of ``method`` between source and target features. For ``dann`` the weight of
     the reversed gradient ramps as ``2 / (1 + exp(-10 p)) - 1`` over training
-    progress ``p`` (as in the paper). Logs ``train/loss``, ``train/align``,
-    ``val/acc`` and ``test/acc`` (on the target).
+    progress ``p`` and every learning rate anneals as ``lr / (1 + 10 p)^0.75`` (both
+    as in the DANN paper). Source and target go through the backbone as one
+    batch, so BatchNorm normalises (and tracks running statistics of) the mixture
+    of domains the same way in training and at test time; separate passes would
+    normalise each domain by its own batch statistics in training (hiding the
+    shift from the alignment loss) and by a mixture at test time. Logs
+    ``train/loss``, ``train/align``, ``val/acc`` and ``test/acc`` (on the target).
 
     Args:
         num_classes: classes (linked from the DataModule).
@@ -48,16 +53,19 @@ class DomainAdaptation(L.LightningModule):
         method: alignment method.
         weight: weight of the alignment loss.
         disc_hidden: hidden width of the DANN domain discriminator.
+        backbone_lr_scale: multiplies the backbone's learning rate (head and
+            discriminator keep the optimizer's rate); ``0.1`` for a pretrained backbone.
+        anneal_lr: use the DANN learning-rate annealing (else a constant rate).
         optimizer: optimizer callable.
     """
 
     def __init__(self, num_classes: int = 0, num_domains: int = 2, backbone: str = "tiny_cnn",
                  backbone_kwargs: dict[str, Any] | None = None, checkpoint: str | None = None, weights: str | None = None,
-                 method: Method = "dann", weight: float = 1.0, disc_hidden: int = 256,
-                 optimizer: OptimizerCallable = torch.optim.AdamW) -> None:
+                 method: Method = "dann", weight: float = 1.0, disc_hidden: int = 256, backbone_lr_scale: float = 1.0,
+                 anneal_lr: bool = True, optimizer: OptimizerCallable = torch.optim.AdamW) -> None:
         super().__init__()
-        if num_classes < 2 or num_domains < 2 or weight < 0:
-            raise ValueError("need num_classes >= 2, num_domains >= 2 and weight >= 0")
+        if num_classes < 2 or num_domains < 2 or weight < 0 or backbone_lr_scale <= 0:
+            raise ValueError("need num_classes >= 2, num_domains >= 2, weight >= 0 and backbone_lr_scale > 0")
         self.save_hyperparameters(ignore=["optimizer"])
         self.backbone, name, kwargs = build_backbone(backbone, backbone_kwargs, checkpoint, weights)
         self.hparams.update(backbone=name, backbone_kwargs=kwargs)
@@ -75,17 +83,21 @@ class DomainAdaptation(L.LightningModule):
     def forward(self, x: Any) -> torch.Tensor:
         return self.head(self.backbone(x))
 
-    def _progress(self) -> float:
+    def _progress(self, step: int | None = None) -> float:
+        """Training progress ``p`` in ``[0, 1]`` at ``step`` (default: the global step)."""
         total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
-        return min(self.global_step / total, 1.0) if total and math.isfinite(total) else 1.0
+        step = self.global_step if step is None else step
+        return min(step / total, 1.0) if total and math.isfinite(total) else 1.0
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         xs, ys, ds = batch["source"]
-        fs = self.backbone(xs)
+        if self.method == "source_only":
+            fs = self.backbone(xs)
+        else:
+            fs, ft = self.backbone(torch.cat([xs, batch["target"][0]])).split([xs.shape[0], batch["target"][0].shape[0]])
         loss = F.cross_entropy(self.head(fs), ys)
         align = torch.zeros((), device=loss.device)
         if self.method != "source_only":
-            ft = self.backbone(batch["target"][0])
             if self.method == "dann":
                 lam = 2.0 / (1.0 + math.exp(-10 * self._progress())) - 1.0
                 logits = self.discriminator(grad_reverse(torch.cat([fs, ft]), lam))
@@ -109,8 +121,15 @@ class DomainAdaptation(L.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval(batch, self.test_acc, "test/acc")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer([p for p in self.parameters() if p.requires_grad])
+    def configure_optimizers(self) -> Any:
+        bb = [p for p in self.backbone.parameters() if p.requires_grad]
+        rest = [p for n, p in self.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+        opt = self.optimizer([{"params": rest}, {"params": bb}])
+        opt.param_groups[1]["lr"] *= self.hparams.backbone_lr_scale
+        if not self.hparams.anneal_lr:
+            return opt
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: (1 + 10 * self._progress(step)) ** -0.75)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 @torch.no_grad()
@@ -172,6 +191,7 @@ ADAPT_METHODS: tuple[str, ...] = ("source_only", "dann", "coral", "mmd", "adabn"
 def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningDataModule, backbone: BackboneSource | None = None,
                       methods: list[str] = ADAPT_METHODS, weights: dict[str, float] | None = None,  # type: ignore[assignment]
                       seeds: list[int] = (0,), max_steps: int = 300, batch_size: int = 64, lr: float = 1e-3,  # type: ignore[assignment]
+                      backbone_lr_scale: float = 1.0, anneal_lr: bool = True,
                       ssl_epochs: int = 5, accelerator: str = "cpu", out_dir: str = "runs/adaptation") -> dict[str, list[float]]:
     """Train every method on the sources + unlabelled target and score it on the target test split.
 
@@ -189,7 +209,9 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
         seeds: training seeds.
         max_steps: optimizer steps per run.
         batch_size: images per domain per batch.
-        lr: AdamW learning rate.
+        lr: AdamW learning rate (head and discriminator).
+        backbone_lr_scale: backbone learning rate = ``lr * backbone_lr_scale``.
+        anneal_lr: DANN annealing ``lr / (1 + 10 p)^0.75`` for every method.
         ssl_epochs: epochs of continued SimCLR (``ssl``).
         accelerator: Lightning accelerator.
         out_dir: output folder.
@@ -221,6 +243,7 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
                   (m == "source_only" and {"adabn", "ssl"} & set(methods))]:
             torch.manual_seed(source.init_seed)
             model = DomainAdaptation(num_classes=dm.num_classes, num_domains=dm.num_domains, method=m, weight=w.get(m, 0.0),
+                                     backbone_lr_scale=backbone_lr_scale, anneal_lr=anneal_lr,
                                      optimizer=functools.partial(torch.optim.AdamW, lr=lr, weight_decay=1e-4),
                                      **source.classifier_args())
             L.seed_everything(seed, verbose=False)

@@ -1,0 +1,91 @@
+"""Domain adaptation machinery: AdaBN recomputes BatchNorm statistics on the target, training aligns domains."""
+
+import functools
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from sslkit.data import DomainAdaptationDataModule, ShiftedDigitsDataModule
+from sslkit.losses import MMDLoss
+from sslkit.transfer.adaptation import DomainAdaptation, adapt_batchnorm
+from sslkit.transforms import ViewAugment
+from sslkit.utils.features import accuracy, extract_features
+
+WIDTHS = {"widths": [32, 64, 128]}  # two stages are too small: MMD then stalls the source fit
+
+
+def test_adabn_replaces_running_stats_by_target_stats():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1))
+    source = torch.randn(64, 1, 8, 8)
+    net.train()
+    for _ in range(20):
+        net(source)  # running stats now those of the source
+    target = 3.0 * torch.randn(64, 1, 8, 8) + 2.0
+    bn = net[1]
+    before = bn.running_mean.clone()
+    with torch.no_grad():
+        pre = net[0](target)  # what the BN sees on the target
+    assert adapt_batchnorm(net, TensorDataset(target, torch.zeros(64)), batch_size=16) == 1
+    # exact cumulative average of 4 equal batches = the mean over the whole target set
+    torch.testing.assert_close(bn.running_mean, pre.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert (bn.running_mean - before).abs().max() > 0.5
+    # variance: average of the per-batch unbiased variances, close to the target's variance (x9 scale)
+    torch.testing.assert_close(bn.running_var, pre.var(dim=(0, 2, 3)), rtol=0.05, atol=1e-3)
+    assert not net.training and bn.momentum == 0.1 and int(bn.num_batches_tracked) == 4
+    # eval output now standardises the target per channel
+    with torch.no_grad():
+        z = (pre - bn.running_mean.view(1, -1, 1, 1)) / (bn.running_var.view(1, -1, 1, 1) + bn.eps).sqrt()
+    assert z.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+
+
+def _fit(method: str, dm: DomainAdaptationDataModule, steps: int) -> tuple[DomainAdaptation, L.Trainer]:
+    torch.manual_seed(0)
+    model = DomainAdaptation(num_classes=10, num_domains=2, backbone="tiny_cnn", backbone_kwargs=WIDTHS, method=method,
+                             weight=1.0, optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=1e-4))
+    L.seed_everything(0, verbose=False)
+    trainer = L.Trainer(max_steps=steps, max_epochs=-1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=dm)
+    return model.eval(), trainer
+
+
+@pytest.mark.slow
+def test_mmd_training_aligns_target_features_and_improves_target_accuracy():
+    def digits(shift):
+        return ShiftedDigitsDataModule(shift=shift, load_size=16, views=[ViewAugment(size=16, num_views=1)])
+
+    dm = DomainAdaptationDataModule([digits("none")], digits("blurred"), batch_size=64)
+    steps = 80
+    mmd = MMDLoss()
+    src, tgt = dm.source_dataset_xy(), dm.target_dataset("test")
+    res = {}
+    for method in ("source_only", "mmd"):
+        model, trainer = _fit(method, dm, steps)
+        fs, ft = extract_features(model.backbone, src)[0][:360], extract_features(model.backbone, tgt)[0]
+        res[method] = (float(mmd(fs, ft)), accuracy(model, tgt), trainer)
+        bn = model.backbone.stages[0][1]
+        # source and target pass through the backbone as one batch: one BN update per step
+        assert int(bn.num_batches_tracked) == steps
+        # DANN annealing lr / (1 + 10 p)^0.75, p = 1 after the last step
+        assert [g["lr"] for g in trainer.optimizers[0].param_groups] == pytest.approx([1e-3 * 11**-0.75] * 2)
+    assert res["mmd"][0] < 0.5 * res["source_only"][0], res  # target features moved onto the source's
+    assert res["mmd"][1] > res["source_only"][1] + 0.2, res
+    assert res["mmd"][1] > 0.6, res
+
+
+def test_backbone_lr_scale_and_discriminator():
+    model = DomainAdaptation(num_classes=10, num_domains=3, backbone="tiny_cnn", backbone_kwargs={"widths": [8]},
+                             method="dann", backbone_lr_scale=0.1, anneal_lr=False,
+                             optimizer=functools.partial(torch.optim.AdamW, lr=1e-2))
+    head, bb = model.configure_optimizers().param_groups
+    assert (head["lr"], bb["lr"]) == pytest.approx((1e-2, 1e-3))
+    assert {id(p) for p in bb["params"]} == {id(p) for p in model.backbone.parameters()}
+    assert len(head["params"]) == 2 + 4  # linear head + two-layer discriminator
+    assert model.discriminator(torch.zeros(5, 8)).shape == (5, 3)  # every source and the target
+    with pytest.raises(ValueError):
+        DomainAdaptation(num_classes=10, backbone_lr_scale=0.0)
