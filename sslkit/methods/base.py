@@ -97,4 +97,4 @@ class SSLMethod(L.LightningModule):
     def configure_optimizers(self) -> Any:
         params = split_weight_decay(self) if self.exclude_norm_bias_decay else [p for p in self.parameters() if p.requires_grad]
         optimizer = self.optimizer(params)
-        return optimizer_config(optimizer, self.lr_scheduler, self.trainer)
+        return optimizer_config(optimizer, self.lr_scheduler, self)

@@ -176,4 +176,4 @@ class TransferClassifier(L.LightningModule):
         for g in optimizer.param_groups:
             g["lr"] = g["lr"] * g.get("lr_scale", 1.0)
             g["initial_lr"] = g["lr"]
-        return optimizer_config(optimizer, self.lr_scheduler, self.trainer)
+        return optimizer_config(optimizer, self.lr_scheduler, self)

@@ -83,16 +83,18 @@ def split_weight_decay(module: nn.Module) -> list[dict]:
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def optimizer_config(optimizer: torch.optim.Optimizer, lr_scheduler: Callable | None, trainer: Any) -> Any:
+def optimizer_config(optimizer: torch.optim.Optimizer, lr_scheduler: Callable | None, module: Any) -> Any:
     """The ``configure_optimizers`` return value for an optimizer and an optional scheduler callable.
 
-    A :class:`WarmupCosineLR` is bound to the trainer's total number of optimizer
-    steps and stepped every optimizer step; any other scheduler is stepped every epoch.
+    A :class:`WarmupCosineLR` is bound to the total number of optimizer steps of
+    ``module.trainer`` and stepped every optimizer step; any other scheduler is
+    stepped every epoch. The trainer is only consulted when a scheduler needs it.
     """
     if lr_scheduler is None:
         return optimizer
     scheduler = lr_scheduler(optimizer)
     if isinstance(scheduler, WarmupCosineLR):
+        trainer = module.trainer
         total = trainer.estimated_stepping_batches
         epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
         scheduler.bind(total_steps=total, steps_per_epoch=total / epochs)
