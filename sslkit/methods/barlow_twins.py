@@ -33,8 +33,7 @@ class BarlowTwins(SSLMethod):
         self.criterion = BarlowTwinsLoss(lambda_offdiag=lambda_offdiag, scale_loss=scale_loss)
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) != 2:
-            raise ValueError(f"Barlow Twins needs exactly 2 views per image, the DataModule gives {len(views)}")
+        self.expect_two_views(views, "Barlow Twins")
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)

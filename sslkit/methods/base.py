@@ -73,6 +73,12 @@ class SSLMethod(L.LightningModule):
         """Features used for evaluation and transfer: ``(B, D)``."""
         return self.backbone(x)
 
+    @staticmethod
+    def expect_two_views(views: list[torch.Tensor], method: str) -> None:
+        """Raise a clear error unless the DataModule gives exactly two views per image."""
+        if len(views) != 2:
+            raise ValueError(f"{method} needs exactly 2 views per image, the DataModule gives {len(views)}")
+
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Compute the loss of one batch of views.
 

@@ -46,8 +46,7 @@ class BYOL(SSLMethod):
         self.criterion = BYOLLoss()
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) != 2:
-            raise ValueError(f"BYOL needs exactly 2 views per image, the DataModule gives {len(views)}")
+        self.expect_two_views(views, "BYOL")
         n = views[0].shape[0]
         x = torch.cat(views)
         features = self.backbone(x)

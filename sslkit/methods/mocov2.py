@@ -41,8 +41,7 @@ class MoCoV2(SSLMethod):
         self.criterion = MoCoV2Loss(temperature)
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) != 2:
-            raise ValueError(f"MoCo v2 needs exactly 2 views per image, the DataModule gives {len(views)}")
+        self.expect_two_views(views, "MoCo v2")
         n = views[0].shape[0]
         x = torch.cat(views)
         features = self.backbone(x)

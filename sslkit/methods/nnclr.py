@@ -38,8 +38,7 @@ class NNCLR(SSLMethod):
         self.criterion = NNCLRLoss(temperature)
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) != 2:
-            raise ValueError(f"NNCLR needs exactly 2 views per image, the DataModule gives {len(views)}")
+        self.expect_two_views(views, "NNCLR")
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)

@@ -32,8 +32,7 @@ class SimCLR(SSLMethod):
         self.criterion = NTXentLoss(temperature=temperature)
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) != 2:
-            raise ValueError(f"SimCLR needs exactly 2 views per image, the DataModule gives {len(views)}")
+        self.expect_two_views(views, "SimCLR")
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))  # one pass: BatchNorm sees both views
         z = self.projector(features)

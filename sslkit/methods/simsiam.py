@@ -34,8 +34,7 @@ class SimSiam(SSLMethod):
         self.criterion = SimSiamLoss()
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) != 2:
-            raise ValueError(f"SimSiam needs exactly 2 views per image, the DataModule gives {len(views)}")
+        self.expect_two_views(views, "SimSiam")
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)

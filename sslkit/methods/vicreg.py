@@ -35,8 +35,7 @@ class VICReg(SSLMethod):
         self.criterion = VICRegLoss(sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff)
 
     def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) != 2:
-            raise ValueError(f"VICReg needs exactly 2 views per image, the DataModule gives {len(views)}")
+        self.expect_two_views(views, "VICReg")
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)
