@@ -39,6 +39,10 @@ def knn_predict(query: torch.Tensor, bank: torch.Tensor, bank_labels: torch.Tens
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=query.device)
 
 
+def _rows(state: list[torch.Tensor] | torch.Tensor) -> int:
+    return sum(t.shape[0] for t in state) if isinstance(state, list) else state.shape[0]
+
+
 class KNNAccuracy(Metric):
     """Top-1 accuracy of :func:`knn_predict`, with the bank and queries gathered across processes.
 
@@ -78,7 +82,8 @@ class KNNAccuracy(Metric):
             self.query_labels.append(labels)
 
     def compute(self) -> torch.Tensor:
-        if not self.bank_feats or not self.query_feats:
+        # a state is a list of per-batch tensors, or one tensor once torchmetrics has synced it across processes
+        if _rows(self.bank_feats) == 0 or _rows(self.query_feats) == 0:
             return torch.tensor(float("nan"))
         bank, bank_y = dim_zero_cat(self.bank_feats), dim_zero_cat(self.bank_labels)
         query, query_y = dim_zero_cat(self.query_feats), dim_zero_cat(self.query_labels)
