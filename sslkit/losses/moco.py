@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslkit.utils.distributed import gather_with_grad, rank
+from sslkit.utils.distributed import gather_rows
 
 
 class MoCoV2Loss(nn.Module):
@@ -89,7 +89,7 @@ class MoCoV3Loss(nn.Module):
         k = F.normalize(k.detach().float(), dim=1)
         offset = 0
         if self.gather_distributed:
-            k, offset = gather_with_grad(k), rank() * q.shape[0]
+            k, offset = gather_rows(k)
         logits = q @ k.T / self.temperature
         labels = torch.arange(q.shape[0], device=q.device) + offset
         return 2 * self.temperature * F.cross_entropy(logits, labels)

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from sslkit.utils.distributed import world_size
-
-
-def gather_no_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` from every process along dim 0 (no gradients); ``x`` on one process."""
-    if world_size() == 1:
-        return x
-    parts = [torch.empty_like(x) for _ in range(world_size())]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
+from sslkit.utils.distributed import gather_with_grad
 
 
 class FeatureQueue(nn.Module):
@@ -50,7 +40,7 @@ class FeatureQueue(nn.Module):
         """
         if keys.ndim != 2 or keys.shape[1] != self.dim:
             raise ValueError(f"expected keys of shape (B, {self.dim}), got {tuple(keys.shape)}")
-        keys = gather_no_grad(keys.detach())
+        keys = gather_with_grad(keys.detach())
         self.num_seen.add_(keys.shape[0])
         keys = keys[-self.size:].to(self.features.dtype)
         n = keys.shape[0]

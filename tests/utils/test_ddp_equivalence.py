@@ -13,6 +13,14 @@ a per-process scalar, DDP optimises the *mean* of the per-process losses
 For an output that is per-sample (``kind="rows"``, e.g. Sinkhorn codes), the
 processes' outputs concatenated must equal the single-process output.
 
+Cases with ``rows`` give the processes different numbers of samples (an
+uneven last batch): the gather must neither hang nor misplace rows. A loss
+that averages over local samples then equals the global loss as the
+``n_r / N``-weighted sum of the per-process losses, and each process
+back-propagates its loss scaled by ``world_size * n_r / N`` (what a user does
+to weight uneven batches exactly), so the averaged gradients again equal the
+single-process ones.
+
 Add a loss by appending one :class:`Case` to :data:`CASES`. All cases run in
 one spawn of 2 processes (the imports dominate the runtime).
 """
@@ -29,7 +37,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from sslkit.losses import BarlowTwinsLoss, NTXentLoss, SwAVLoss, VICRegLoss
+from sslkit.losses import BarlowTwinsLoss, MoCoV3Loss, NTXentLoss, SwAVLoss, VICRegLoss
 from sslkit.utils import sinkhorn_knopp
 
 WORLD = 2
@@ -45,12 +53,21 @@ class Case:
         make: builds ``fn(*inputs) -> output`` (called inside each process and in the reference).
         shapes: shapes of the global input tensors, batch first.
         kind: ``"loss"`` (scalar: mean over processes, gradients) or ``"rows"`` (per-sample output, no gradient).
+        rows: samples per process (default: an even split of ``BATCH``).
     """
 
     name: str
     make: Callable[[], Callable[..., torch.Tensor]]
     shapes: tuple[tuple[int, ...], ...]
     kind: str = "loss"
+    rows: tuple[int, ...] = (BATCH // WORLD,) * WORLD
+
+    def local(self, inputs: list[torch.Tensor], rank: int) -> list[torch.Tensor]:
+        return [x.split(self.rows)[rank] for x in inputs]
+
+    def weight(self, rank: int) -> float:
+        """Share of the global batch held by ``rank``."""
+        return self.rows[rank] / sum(self.rows)
 
 
 def _swav_multicrop(s1, s2, s3):
@@ -63,6 +80,10 @@ CASES: list[Case] = [
     Case("vicreg", lambda: VICRegLoss(), ((BATCH, 6), (BATCH, 6))),
     Case("sinkhorn_codes", lambda: lambda s: sinkhorn_knopp(s, epsilon=0.05, iterations=3), ((BATCH, 5),), "rows"),
     Case("swav_multicrop", lambda: _swav_multicrop, ((BATCH, 5),) * 3),
+    Case("ntxent_uneven", lambda: NTXentLoss(temperature=0.5), ((BATCH, 16), (BATCH, 16)), rows=(5, 3)),
+    Case("moco_uneven", lambda: MoCoV3Loss(temperature=0.2), ((BATCH, 16), (BATCH, 16)), rows=(5, 3)),
+    Case("sinkhorn_uneven", lambda: lambda s: sinkhorn_knopp(s, epsilon=0.05, iterations=3), ((BATCH, 5),), "rows",
+         rows=(5, 3)),
 ]
 
 
@@ -71,11 +92,11 @@ def _inputs(case: Case) -> list[torch.Tensor]:
     return [torch.randn(*shape, generator=g, dtype=torch.float64).float() for shape in case.shapes]
 
 
-def _run(case: Case, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+def _run(case: Case, inputs: list[torch.Tensor], scale: float = 1.0) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     xs = [x.clone().requires_grad_(case.kind == "loss") for x in inputs]
     out = case.make()(*xs)
     if case.kind == "loss":
-        out.backward()
+        (out * scale).backward()
     return out.detach(), [x.grad for x in xs]
 
 
@@ -83,8 +104,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
     try:
         for case in CASES:
-            local = [x.chunk(WORLD)[rank] for x in _inputs(case)]
-            out, grads = _run(case, local)
+            out, grads = _run(case, case.local(_inputs(case), rank), scale=WORLD * case.weight(rank))
             torch.save({"out": out, "grads": grads}, Path(out_dir) / f"{case.name}-{rank}.pt")
         local = [x.chunk(WORLD)[rank] for x in _inputs(CASES[1])]  # negative control: no gather
         control = BarlowTwinsLoss(lambda_offdiag=0.1, gather_distributed=False)(*local)
@@ -115,8 +135,11 @@ def test_distributed_equals_single_process(case: Case, distributed_results: Path
     if case.kind == "rows":
         torch.testing.assert_close(torch.cat([r["out"] for r in ranks]), ref_out, rtol=1e-5, atol=1e-6)
         return
-    torch.testing.assert_close(torch.stack([r["out"] for r in ranks]).mean(), ref_out, rtol=1e-5, atol=1e-6)
+    weighted = sum(case.weight(r) * ranks[r]["out"] for r in range(WORLD))  # the mean when the split is even
+    torch.testing.assert_close(weighted, ref_out, rtol=1e-5, atol=1e-6)
     for i, ref in enumerate(ref_grads):
+        if ref is None:  # an input the loss treats as a constant (MoCo keys)
+            continue
         dist_grad = torch.cat([r["grads"][i] for r in ranks]) / WORLD  # DDP averages over processes
         assert ref.abs().max() > 0
         torch.testing.assert_close(dist_grad, ref, rtol=1e-4, atol=1e-6)
