@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from sslkit.data.base import VAL_LOADER
 from sslkit.metrics.collapse import effective_rank, embedding_std
+from sslkit.utils.distributed import gather_with_grad
 
 
 class CollapseMonitor(L.Callback):
@@ -57,14 +58,14 @@ class CollapseMonitor(L.Callback):
         if trainer.sanity_checking or not self._feats:
             return
         z = torch.cat(self._feats)
-        z = pl_module.all_gather(z).reshape(-1, z.shape[-1]) if trainer.world_size > 1 else z
+        z = gather_with_grad(z)  # processes may hold different numbers of samples
         self._feats, self._count = [], 0
         if z.shape[0] < 2:
             return
         z = z - z.mean(dim=0, keepdim=True)
         std, rank = embedding_std(z), effective_rank(z)
-        pl_module.log("collapse/std", std, add_dataloader_idx=False, sync_dist=False)
-        pl_module.log("collapse/rank", rank, add_dataloader_idx=False, sync_dist=False)
+        pl_module.log("collapse/std", std, add_dataloader_idx=False, sync_dist=True)  # equal on every rank
+        pl_module.log("collapse/rank", rank, add_dataloader_idx=False, sync_dist=True)
         d = z.shape[1]
         self.last = {"std": float(std), "rank": float(rank), "dim": d, "n": z.shape[0]}
         if float(std) * math.sqrt(d) < self.warn_ratio:

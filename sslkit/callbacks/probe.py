@@ -13,6 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
 from sslkit.metrics import KNNAccuracy
+from sslkit.utils.distributed import gather_with_grad
 
 
 def _num_classes(pl_module: L.LightningModule, who: str) -> int:
@@ -73,8 +74,7 @@ class OnlineLinearProbe(L.Callback):
                            batch_idx: int) -> None:
         if self.probe is None or not isinstance(outputs, dict) or "features" not in outputs:
             return
-        feats = pl_module.all_gather(outputs["features"]).reshape(-1, outputs["features"].shape[-1])
-        labels = pl_module.all_gather(outputs["labels"]).reshape(-1)
+        feats, labels = gather_with_grad(outputs["features"].detach()), gather_with_grad(outputs["labels"])
         keep = labels >= 0
         if not keep.any():
             return
@@ -97,7 +97,8 @@ class OnlineLinearProbe(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.probe is None or trainer.sanity_checking:
             return
-        pl_module.log("probe/linear_acc", self.accuracy.compute(), add_dataloader_idx=False)
+        # computed over every process's samples already: the same value on every rank (sync_dist keeps it so)
+        pl_module.log("probe/linear_acc", self.accuracy.compute(), add_dataloader_idx=False, sync_dist=True)
         self.accuracy.reset()
 
     def state_dict(self) -> dict[str, Any]:
@@ -144,5 +145,5 @@ class KNNMonitor(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.metric is None or trainer.sanity_checking:
             return
-        pl_module.log("knn/acc", self.metric.compute(), add_dataloader_idx=False)
+        pl_module.log("knn/acc", self.metric.compute(), add_dataloader_idx=False, sync_dist=True)
         self.metric.reset()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sslkit.data.resumable import ResumableDataLoader
+from sslkit.data.resumable import ResumableDataLoader, eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.transforms import ViewAugment, normalize
 
@@ -166,12 +166,15 @@ class ImageDataModule(L.LightningDataModule):
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False) -> DataLoader:
         if train:  # shuffle order = f(seed, epoch); resumes exactly, mid-epoch included
             if self._shuffle_seed is None:
-                self._shuffle_seed = int(torch.randint(2**31 - 1, ()).item())
+                seed = int(torch.randint(2**31 - 1, ()).item())
+                # every process must shard the same permutation, whatever its own RNG state
+                distributed = getattr(self.trainer, "world_size", 1) > 1
+                self._shuffle_seed = int(self.trainer.strategy.broadcast(seed, src=0)) if distributed else seed
             epoch = self.trainer.current_epoch if self.trainer is not None else 0
             return ResumableDataLoader(ds, batch_size, seed=self._shuffle_seed, epoch=epoch, drop_last=True,
                                        num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                                        pin_memory=torch.cuda.is_available())
-        return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
+        return DataLoader(ds, batch_size=batch_size, sampler=eval_sampler(ds, self.trainer), num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from sslkit.data.resumable import eval_sampler
 from sslkit.data.subsets import check_fraction
 from sslkit.transforms import ViewAugment, normalize
 
@@ -81,7 +82,8 @@ class LabelledDataModule(L.LightningDataModule):
 
     def _loader(self, ds: Dataset, batch_size: int, train: bool) -> DataLoader:
         return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train and len(ds) > batch_size,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          sampler=None if train else eval_sampler(ds, self.trainer), num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train"), self.batch_size, True)
@@ -165,7 +167,8 @@ class DomainAdaptationDataModule(L.LightningDataModule):
         return self.target.labelled_dataset(split, fraction=1.0) if split == "train" else self.target.labelled_dataset(split)
 
     def _loader(self, ds: Dataset, batch_size: int, train: bool) -> DataLoader:
-        return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers)
+        return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
+                          sampler=None if train else eval_sampler(ds, self.trainer))
 
     def train_dataloader(self):
         from lightning.pytorch.utilities import CombinedLoader

@@ -11,32 +11,67 @@ RNG, a resumed run sees exactly the batches an uninterrupted run would.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from sslkit.utils.distributed import rank as process_rank
+from sslkit.utils.distributed import world_size
 
 
 def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch) * 7919 + stream) % (2**63 - 1)
 
 
-class ResumableRandomSampler(RandomSampler):
-    """A random permutation drawn from ``(seed, epoch)``, optionally starting part-way through.
+class ResumableRandomSampler(DistributedSampler):
+    """A random permutation drawn from ``(seed, epoch)``, sharded over processes, optionally starting part-way through.
 
-    It subclasses :class:`~torch.utils.data.RandomSampler` so that Lightning's
-    distributed-sampler injection still shuffles under DDP.
+    On one process it yields the whole permutation. Under DDP every process
+    draws the same permutation, pads it (by wrapping around) to a multiple of
+    the world size and keeps every ``world_size``-th index from its rank, as
+    :class:`~torch.utils.data.distributed.DistributedSampler` does; so every
+    process gets the same number of samples and batches and no collective in
+    a training step waits on a missing peer. Being a ``DistributedSampler``,
+    Lightning keeps it instead of injecting its own, so the resume position
+    survives under DDP too. The world size and rank are read from
+    ``torch.distributed`` when iterating unless given.
 
     Args:
         data_source: the dataset.
-        seed: seed of the permutations.
+        seed: seed of the permutations (must be equal on every process).
         epoch: epoch of the first permutation (Lightning calls :meth:`set_epoch` each epoch).
+        num_replicas: number of processes (default: the world size).
+        rank: this process (default: its rank).
     """
 
-    def __init__(self, data_source: Dataset, seed: int = 0, epoch: int = 0) -> None:
-        super().__init__(data_source)
+    def __init__(self, data_source: Dataset, seed: int = 0, epoch: int = 0, num_replicas: int | None = None,
+                 rank: int | None = None) -> None:  # no super().__init__: it needs an initialised process group
+        self.dataset = data_source
         self.seed, self.epoch, self.start = int(seed), int(epoch), 0
+        self.shuffle, self.drop_last = True, False
+        self._replicas, self._rank = num_replicas, rank
+
+    @property
+    def num_replicas(self) -> int:
+        return self._replicas or world_size()
+
+    @property
+    def rank(self) -> int:
+        return process_rank() if self._rank is None else self._rank
+
+    @property
+    def num_samples(self) -> int:
+        return math.ceil(len(self.dataset) / self.num_replicas)
+
+    @property
+    def total_size(self) -> int:
+        return self.num_samples * self.num_replicas
+
+    def __len__(self) -> int:
+        return self.num_samples
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -44,9 +79,31 @@ class ResumableRandomSampler(RandomSampler):
     def __iter__(self) -> Iterator[int]:  # a generator: the epoch is read at the first draw
         g = torch.Generator()
         g.manual_seed(_epoch_seed(self.seed, self.epoch, 0))
-        order = torch.randperm(len(self.data_source), generator=g).tolist()
+        order = torch.randperm(len(self.dataset), generator=g).tolist()
+        order = (order * math.ceil(self.total_size / max(len(order), 1)))[: self.total_size]
         start, self.start = self.start, 0
-        yield from order[start:]
+        yield from order[self.rank:: self.num_replicas][start:]
+
+
+def eval_sampler(dataset: Dataset, trainer: Any) -> Sampler | None:
+    """A sampler that splits an evaluation set over processes without repeating samples, or ``None`` on one process.
+
+    Lightning's default :class:`~torch.utils.data.distributed.DistributedSampler`
+    pads a split to a multiple of the world size by repeating samples, which
+    biases metrics synced over processes (kNN accuracy, probe accuracy). This one
+    gives process ``r`` samples ``r, r + W, ...``: the last batch, or the number
+    of batches, may differ by one between processes, which evaluation tolerates
+    (no training collective runs there).
+
+    Args:
+        dataset: the evaluation set.
+        trainer: the attached Trainer (or ``None``).
+    """
+    if trainer is None or getattr(trainer, "world_size", 1) <= 1:
+        return None
+    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+    return UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False)
 
 
 class ResumableDataLoader(DataLoader):

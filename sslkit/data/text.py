@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sslkit.data.resumable import eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.utils.hf import load_tokenizer, tokenizer_fingerprint
 
@@ -466,7 +467,8 @@ class TextClassificationDataModule(L.LightningDataModule):
     # ------------------------------------------------------------------ loaders
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False, collate_fn=None) -> DataLoader:
         return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
-                          collate_fn=collate_fn, persistent_workers=self.num_workers > 0)
+                          sampler=None if train else eval_sampler(ds, self.trainer), collate_fn=collate_fn,
+                          persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         ds = self.labelled_dataset("train")
