@@ -76,7 +76,7 @@ class ReadableImages(Dataset):
                 ) from e
             self.flags[i] = 1
             warnings.warn(f"unreadable image file {self.paths[i]} ({type(e).__name__}: {e}); "
-                          f"replaced by a readable image of the same class", stacklevel=3)
+                          f"replaced by the next readable image (of the same class when labelled)", stacklevel=3)
             return None
 
     def _candidates(self, i: int) -> list[np.ndarray]:
