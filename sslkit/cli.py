@@ -10,7 +10,10 @@ Unless a recipe configures its own, the CLI adds a CSV logger, a W&B logger
 reliability callbacks: :class:`~sslkit.callbacks.NonFiniteGuard` (stop on
 NaN/Inf), :class:`~sslkit.callbacks.CollapseMonitor`,
 :class:`~sslkit.callbacks.ViewSizeCheck` and :class:`~sslkit.callbacks.ResumeState`
-(RNG states, W&B run id and package versions in checkpoints; ``versions.json``).
+(RNG states, W&B run id and package versions in checkpoints; ``versions.json``)
+and :class:`~sslkit.callbacks.UnreadableFilesMonitor` (logs ``data/unreadable_files``
+for DataModules that replace unreadable image files, e.g. ImageFolder with
+``bad_files: replace``).
 
 Checkpoints load with ``weights_only=True`` (``--weights_only false`` to trust
 a file). ``--ckpt_path last`` resumes exactly (see docs/reliability.md) and
@@ -29,6 +32,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from sslkit.callbacks.collapse import CollapseMonitor
+from sslkit.callbacks.data_health import UnreadableFilesMonitor
 from sslkit.callbacks.guards import NonFiniteGuard, ViewSizeCheck
 from sslkit.callbacks.resume import CHECKPOINT_KEY, ResumeState
 
@@ -119,7 +123,8 @@ class SSLKitCLI(LightningCLI):
             wandb = self._get(self.config_init, "wandb")
             run_id = self._resumed_run_id(root, callbacks)
             kwargs["logger"] = [lg for lg in (CSVLogger(root, name="csv"), wandb.logger(root, run_id)) if lg is not None]
-        defaults = [ResumeState, ViewSizeCheck, NonFiniteGuard, CollapseMonitor]  # before SaveConfigCallback
+        # before SaveConfigCallback
+        defaults = [ResumeState, ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor]
         callbacks = [cls() for cls in defaults if not any(isinstance(c, cls) for c in callbacks)] + callbacks
         if cfg.get("enable_checkpointing", True) is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(ModelCheckpoint(dirpath=root / "checkpoints", save_last=True))

@@ -3,6 +3,7 @@
 from sslkit.data.base import BANK_LOADER, VAL_LOADER, ImageDataModule
 from sslkit.data.digits import DigitsDataModule
 from sslkit.data.downstream import DomainAdaptationDataModule, LabelledDataModule
+from sslkit.data.readable import ReadableImages, UnreadableImageError
 from sslkit.data.shifts import ShiftedDigitsDataModule, apply_shift
 from sslkit.data.subsets import stratified_subset
 from sslkit.data.text import MLM_LOADER, TextClassificationDataModule, TextPretrainDataModule
@@ -19,10 +20,12 @@ __all__ = [
     "ImageDataModule",
     "ImageFolderDataModule",
     "LabelledDataModule",
+    "ReadableImages",
     "STL10DataModule",
     "ShiftedDigitsDataModule",
     "TextClassificationDataModule",
     "TextPretrainDataModule",
+    "UnreadableImageError",
     "apply_shift",
     "stratified_subset",
 ]

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision import datasets
 
 from sslkit.data.base import ImageDataModule
+from sslkit.data.readable import POLICIES, ReadableImages
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -223,6 +226,14 @@ class ImageFolderDataModule(ImageDataModule):
     layout and classes), else from seeded splits of ``root`` (class-stratified
     when labelled) of ``val_fraction`` / ``test_fraction`` of all images.
 
+    Files that cannot be decoded (truncated, corrupt, not images) are handled by
+    ``bad_files``: ``stop`` raises :class:`~sslkit.data.readable.UnreadableImageError`
+    naming the file; ``replace`` warns with the path and uses the next readable
+    image of the same class and split instead (batch shapes stay fixed, so DDP
+    processes stay in step). :meth:`unreadable_files` lists the files found so far;
+    :class:`~sslkit.callbacks.UnreadableFilesMonitor` logs their number as
+    ``data/unreadable_files``.
+
     Args:
         root: the training folder.
         labelled: whether ``root`` has one subfolder per class.
@@ -231,6 +242,7 @@ class ImageFolderDataModule(ImageDataModule):
         val_fraction: share held out for validation when there is no ``val_root``.
         test_fraction: share held out for test when there is no ``test_root``.
         split_seed: seed of the held-out splits.
+        bad_files: what an unreadable image file does: ``stop`` the run or get ``replace``-d.
         mean: per-channel normalisation mean (default ImageNet's).
         std: per-channel normalisation std (default ImageNet's).
         **kwargs: see :class:`~sslkit.data.base.ImageDataModule`.
@@ -238,12 +250,15 @@ class ImageFolderDataModule(ImageDataModule):
 
     def __init__(self, root: str, labelled: bool = True, val_root: str | None = None, test_root: str | None = None,
                  val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, **kwargs) -> None:
+                 bad_files: Literal["stop", "replace"] = "stop", mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, **kwargs) -> None:
         super().__init__(**kwargs)
         _check_fraction("val_fraction", val_fraction)
         _check_fraction("test_fraction", test_fraction)
         if val_fraction + test_fraction >= 1:
             raise ValueError("val_fraction + test_fraction must be below 1")
+        if bad_files not in POLICIES:
+            raise ValueError(f"bad_files must be one of {POLICIES}, got {bad_files!r}")
+        self.bad_files = bad_files
         self.root = Path(root).expanduser()
         self.labelled = labelled
         self.val_root = Path(val_root).expanduser() if val_root else None
@@ -288,4 +303,37 @@ class ImageFolderDataModule(ImageDataModule):
             out[name] = (Subset(data, idx[held].tolist()), labels[idx[held]])
             idx = idx[keep]
         out["train"] = (Subset(data, idx.tolist()), labels[idx])
-        return out
+        # after the carving, so that a replacement always comes from the same split
+        return {name: (ReadableImages(ds, _file_paths(ds), y, self.bad_files), y) for name, (ds, y) in out.items()}
+
+    def _readable(self) -> list[ReadableImages]:
+        return [self.splits()[name][0] for name in ("train", "val", "test")]
+
+    def unreadable_flags(self) -> torch.Tensor:
+        """A ``uint8`` vector over the files of train, val and test (in that order), 1 where unreadable.
+
+        Same length and order on every process, so processes can combine theirs
+        (element-wise max) and pass the result to :meth:`unreadable_files`.
+        """
+        return torch.cat([ds.flags for ds in self._readable()])
+
+    def unreadable_files(self, flags: torch.Tensor | None = None) -> list[str]:
+        """Sorted paths of the files found unreadable so far, over all splits.
+
+        Args:
+            flags: a vector like :meth:`unreadable_flags` (e.g. combined over
+                processes); default this process's flags.
+        """
+        flags = self.unreadable_flags() if flags is None else flags
+        paths = [p for ds in self._readable() for p in ds.paths]
+        return sorted({paths[i] for i in torch.nonzero(flags).flatten().tolist()})
+
+
+def _file_paths(ds: Dataset) -> list[str]:
+    """The file behind each item of an ``ImageFolder``, an ``_ImageFiles`` or a ``Subset`` of either."""
+    if isinstance(ds, Subset):
+        paths = _file_paths(ds.dataset)
+        return [paths[i] for i in ds.indices]
+    if isinstance(ds, datasets.ImageFolder):
+        return [path for path, _ in ds.samples]
+    return [str(p) for p in ds.paths]

@@ -196,8 +196,8 @@ def test_image_folder_labelled_fractions(tmp_path):
     assert dm.num_classes == 3 and dm.classes == ["class_0", "class_1", "class_2"]
     assert [len(s[k][0]) for k in ("train", "val", "test")] == [21, 6, 3]
     assert np.bincount(s["val"][1]).tolist() == [2, 2, 2] and np.bincount(s["test"][1]).tolist() == [1, 1, 1]
-    held = set(s["val"][0].indices) | set(s["test"][0].indices)
-    assert not held & set(s["train"][0].indices)
+    held = set(s["val"][0].base.indices) | set(s["test"][0].base.indices)
+    assert not held & set(s["train"][0].base.indices)
     img, label = dm.labelled_dataset("val")[0]
     assert img.shape == (3, 16, 16) and label == s["val"][1][0]
 
