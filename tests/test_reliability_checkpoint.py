@@ -9,7 +9,8 @@ import torch
 from conftest import run_cli
 from reliability_helpers import tiny_config
 
-from sslkit.utils.checkpoint import load_method, safe_load
+from sslkit.methods import load_method
+from sslkit.utils.checkpoint import safe_load
 
 
 class Evil:

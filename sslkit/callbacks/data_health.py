@@ -41,7 +41,7 @@ class UnreadableFilesMonitor(L.Callback):
         files = self._files(trainer, pl_module)
         if files is None:
             return
-        pl_module.log("data/unreadable_files", float(len(files)), sync_dist=False)
+        pl_module.log("data/unreadable_files", float(len(files)), sync_dist=True)  # equal on every rank
         new = [f for f in files if f not in self.reported]
         if new:
             self.reported.update(new)

@@ -4,6 +4,7 @@ from sslkit.methods.barlow_twins import BarlowTwins
 from sslkit.methods.base import SSLMethod
 from sslkit.methods.byol import BYOL
 from sslkit.methods.dino import DINO
+from sslkit.methods.loading import load_method
 from sslkit.methods.mlm import MaskedLM
 from sslkit.methods.mocov2 import MoCoV2
 from sslkit.methods.mocov3 import MoCoV3
@@ -41,4 +42,5 @@ __all__ = [
     "SimSiam",
     "SwAV",
     "VICReg",
+    "load_method",
 ]

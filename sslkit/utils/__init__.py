@@ -1,6 +1,6 @@
 """Small shared helpers: distributed gather, schedules, parameter groups, EMA encoders, queues, Sinkhorn."""
 
-from sslkit.utils.checkpoint import load_method, package_versions, safe_load
+from sslkit.utils.checkpoint import package_versions, safe_load
 from sslkit.utils.distributed import gather_rows, gather_with_grad, rank, world_size
 from sslkit.utils.momentum import MomentumEncoder, cosine_tau
 from sslkit.utils.optim import WarmupCosineLR, split_weight_decay
@@ -14,7 +14,6 @@ __all__ = [
     "cosine_tau",
     "gather_rows",
     "gather_with_grad",
-    "load_method",
     "package_versions",
     "rank",
     "safe_load",

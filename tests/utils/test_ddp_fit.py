@@ -64,7 +64,7 @@ def _digits_eval_sets():
 def test_metrics_are_synchronised_and_match_one_process(ddp_run) -> None:
     from sslkit.metrics import KNNAccuracy
     from sslkit.metrics.collapse import embedding_std
-    from sslkit.utils import load_method
+    from sslkit.methods import load_method
     from sslkit.utils.features import extract_features
 
     root, ranks = ddp_run
