@@ -17,6 +17,7 @@ Both go to ``<record_dir>/rank<r>.json``, outside ``watch_dir``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -75,6 +76,7 @@ def main() -> None:
 
     fit = pl.Trainer.fit
 
+    @functools.wraps(fit)  # the CLI reads fit's signature (ckpt_path, ...)
     def fit_and_record(self, *args, **kwargs):
         fit(self, *args, **kwargs)
         _dump(self)

@@ -11,6 +11,8 @@ records, per rank, the files written and the metrics seen) is checked for:
   628: 629 images in 2 batches on rank 0, 628 in 1 batch on rank 1), and the
   run neither hangs (the subprocess has a deadline) nor mis-counts;
 * the training shards are equal in size and together cover the training set;
+* a run resumed from a mid-epoch checkpoint ends with the same weights and
+  metrics on every rank as the uninterrupted run;
 * only rank 0 writes files: rank 1 creates, opens for writing, moves or
   removes nothing under the run directory, while rank 0 writes the checkpoint,
   ``summary.json``, ``versions.json``, the resolved config and the metrics.
@@ -33,15 +35,18 @@ ENTRY = ROOT / "tests" / "utils" / "ddp_fit.py"
 EVAL_BATCH = 628  # the 1,257-image bank splits 629 / 628: two batches on rank 0, one on rank 1
 
 
-@pytest.fixture(scope="module")
-def ddp_run(tmp_path_factory) -> tuple[Path, list[dict]]:
-    base = tmp_path_factory.mktemp("ddp_fit")
-    root, record = base / "run", base / "record"
+def _fit(base: Path, name: str, *extra: str) -> tuple[Path, list[dict]]:
+    """Run the digits SimCLR recipe (1 epoch, 4 steps per rank) on 2 processes; the run folder and per-rank records."""
+    root, record = base / name, base / f"{name}-record"
+    step_ckpts = {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                  "init_args": {"dirpath": str(root / "checkpoints"), "every_n_train_steps": 2, "save_top_k": -1,
+                                "save_last": True}}
     cmd = [sys.executable, str(ENTRY), str(record), str(root), "fit",
            "--config", str(RECIPES / "pretrain/digits/simclr.yaml"), f"--trainer.default_root_dir={root}",
            "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_epochs=1",
            f"--data.init_args.eval_batch_size={EVAL_BATCH}", "--wandb.mode=offline",
-           "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+           f"--trainer.callbacks+={json.dumps(step_ckpts)}",
+           "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_SILENT": "true"}
     try:
         proc = subprocess.run(cmd, cwd=base, env=env, capture_output=True, text=True, timeout=480)
@@ -49,6 +54,19 @@ def ddp_run(tmp_path_factory) -> tuple[Path, list[dict]]:
         pytest.fail(f"2-process run did not finish in {e.timeout} s (a rank is waiting on a collective?)")
     assert proc.returncode == 0, proc.stderr[-4000:]
     return root, [json.loads((record / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """The uninterrupted run (checkpoints at steps 2 and 4)."""
+    return _fit(tmp_path_factory.mktemp("ddp_fit"), "run")
+
+
+@pytest.fixture(scope="module")
+def ddp_resumed(ddp_run) -> tuple[Path, list[dict]]:
+    """A run resumed from the uninterrupted run's mid-epoch checkpoint (step 2 of 4)."""
+    root, _ = ddp_run
+    return _fit(root.parent, "resumed", f"--ckpt_path={root / 'checkpoints' / 'epoch=0-step=2.ckpt'}")
 
 
 def _digits_eval_sets():
@@ -122,3 +140,18 @@ def test_only_rank_zero_writes_files(ddp_run) -> None:
         assert name in written, name
     assert any(w.startswith("os.mkdir:wandb/offline-run-") for w in written)
     assert (root / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_mid_epoch_resume_under_ddp_is_exact(ddp_run, ddp_resumed) -> None:
+    """Each rank's sampler resumes its own shard at the saved batch: same weights and metrics as uninterrupted."""
+    (root, ranks), (resumed_root, resumed_ranks) = ddp_run, ddp_resumed
+    full = torch.load(root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    resumed = torch.load(resumed_root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert resumed["global_step"] == full["global_step"] == 4
+    for name, value in full["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][name], value, rtol=0, atol=1e-6, msg=name)
+    for r in range(2):
+        for name in ("train/loss", "knn/acc", "probe/linear_acc", "collapse/std"):
+            assert resumed_ranks[r]["metrics"][name] == pytest.approx(ranks[r]["metrics"][name], abs=1e-6), (r, name)
