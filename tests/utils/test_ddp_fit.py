@@ -47,7 +47,8 @@ def _fit(base: Path, name: str, *extra: str) -> tuple[Path, list[dict]]:
            f"--data.init_args.eval_batch_size={EVAL_BATCH}", "--wandb.mode=offline",
            f"--trainer.callbacks+={json.dumps(step_ckpts)}",
            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_SILENT": "true"}
+    # a fresh launch: not attached to a W&B service that an in-process test of this session started
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"} | {"OMP_NUM_THREADS": "1", "WANDB_SILENT": "true"}
     try:
         proc = subprocess.run(cmd, cwd=base, env=env, capture_output=True, text=True, timeout=480)
     except subprocess.TimeoutExpired as e:
