@@ -29,6 +29,12 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, SyntaxError, ValueErr
 POLICIES = ("stop", "replace")
 
 
+def check_policy(policy: str) -> None:
+    """Raise :class:`ValueError` unless ``policy`` is one of :data:`POLICIES`."""
+    if policy not in POLICIES:
+        raise ValueError(f"bad_files must be one of {POLICIES}, got {policy!r}")
+
+
 class UnreadableImageError(ValueError):
     """An image file could not be decoded (policy ``stop``), or no file of a split could."""
 
@@ -49,8 +55,7 @@ class ReadableImages(Dataset):
 
     def __init__(self, base: Dataset, paths: Sequence[str], labels: Sequence[int] | np.ndarray,
                  policy: Literal["stop", "replace"] = "stop") -> None:
-        if policy not in POLICIES:
-            raise ValueError(f"bad_files policy must be one of {POLICIES}, got {policy!r}")
+        check_policy(policy)
         if not len(base) == len(paths) == len(labels):
             raise ValueError(f"base, paths and labels differ in length ({len(base)}, {len(paths)}, {len(labels)})")
         self.base, self.paths, self.policy = base, [str(p) for p in paths], policy
@@ -59,10 +64,6 @@ class ReadableImages(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    def unreadable_files(self) -> list[str]:
-        """Paths of the files flagged unreadable so far (in index order)."""
-        return [self.paths[i] for i in torch.nonzero(self.flags).flatten().tolist()]
 
     def _read(self, i: int):
         """The item, or ``None`` (flagged and warned about) when its file cannot be decoded."""

@@ -24,7 +24,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision import datasets
 
 from sslkit.data.base import ImageDataModule
-from sslkit.data.readable import POLICIES, ReadableImages
+from sslkit.data.readable import ReadableImages, check_policy
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -250,14 +250,14 @@ class ImageFolderDataModule(ImageDataModule):
 
     def __init__(self, root: str, labelled: bool = True, val_root: str | None = None, test_root: str | None = None,
                  val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0,
-                 bad_files: Literal["stop", "replace"] = "stop", mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, **kwargs) -> None:
+                 bad_files: Literal["stop", "replace"] = "stop", mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD, **kwargs) -> None:
         super().__init__(**kwargs)
         _check_fraction("val_fraction", val_fraction)
         _check_fraction("test_fraction", test_fraction)
         if val_fraction + test_fraction >= 1:
             raise ValueError("val_fraction + test_fraction must be below 1")
-        if bad_files not in POLICIES:
-            raise ValueError(f"bad_files must be one of {POLICIES}, got {bad_files!r}")
+        check_policy(bad_files)
         self.bad_files = bad_files
         self.root = Path(root).expanduser()
         self.labelled = labelled
