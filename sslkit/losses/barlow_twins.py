@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sslkit.utils.distributed import gather_with_grad
+from sslkit.utils.distributed import gather_pair
 
 
 class BarlowTwinsLoss(nn.Module):
@@ -46,7 +46,7 @@ class BarlowTwinsLoss(nn.Module):
         if z_a.shape != z_b.shape or z_a.ndim != 2:
             raise ValueError(f"expected two (N, D) tensors of one shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
         if self.gather_distributed:
-            z_a, z_b = gather_with_grad(z_a), gather_with_grad(z_b)
+            z_a, z_b, _ = gather_pair(z_a, z_b)
         n = z_a.shape[0]
         if n < 2:
             raise ValueError("Barlow Twins needs a (global) batch of at least 2 samples")

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslkit.utils.distributed import gather_rows, gather_with_grad
+from sslkit.utils.distributed import gather_pair
 
 
 class NTXentLoss(nn.Module):
@@ -45,7 +45,7 @@ class NTXentLoss(nn.Module):
         n = z_a.shape[0]
         local = F.normalize(torch.cat([z_a, z_b]), dim=1)  # (2N, D), rows: a_0..a_{N-1}, b_0..b_{N-1}
         if self.gather_distributed:
-            (z_a_all, offset), z_b_all = gather_rows(local[:n]), gather_with_grad(local[n:])
+            z_a_all, z_b_all, offset = gather_pair(local[:n], local[n:])
         else:
             z_a_all, z_b_all, offset = local[:n], local[n:], 0
         candidates = torch.cat([z_a_all, z_b_all])  # (2M, D)

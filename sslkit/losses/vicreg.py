@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslkit.utils.distributed import gather_with_grad
+from sslkit.utils.distributed import gather_pair
 
 
 def _off_diagonal_sq_sum(m: torch.Tensor) -> torch.Tensor:
@@ -57,7 +57,7 @@ class VICRegLoss(nn.Module):
         z_a, z_b = z_a.float(), z_b.float()
         invariance = F.mse_loss(z_a, z_b)
         if self.gather_distributed:
-            z_a, z_b = gather_with_grad(z_a), gather_with_grad(z_b)
+            z_a, z_b, _ = gather_pair(z_a, z_b)
         n, d = z_a.shape
         if n < 2:
             raise ValueError("VICReg needs a (global) batch of at least 2 samples")

@@ -1,7 +1,7 @@
 """Small shared helpers: distributed gather, schedules, parameter groups, EMA encoders, queues, Sinkhorn."""
 
 from sslkit.utils.checkpoint import package_versions, safe_load
-from sslkit.utils.distributed import gather_rows, gather_with_grad, rank, world_size
+from sslkit.utils.distributed import gather_pair, gather_rows, gather_with_grad, rank, world_size
 from sslkit.utils.momentum import MomentumEncoder, cosine_tau
 from sslkit.utils.optim import WarmupCosineLR, split_weight_decay
 from sslkit.utils.queue import FeatureQueue
@@ -12,6 +12,7 @@ __all__ = [
     "MomentumEncoder",
     "WarmupCosineLR",
     "cosine_tau",
+    "gather_pair",
     "gather_rows",
     "gather_with_grad",
     "package_versions",

@@ -75,3 +75,18 @@ def gather_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """:func:`gather_rows` without the offset: ``x`` from every process, concatenated along dim 0."""
     return gather_rows(x)[0]
+
+
+def gather_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """:func:`gather_rows` of two row-aligned tensors (e.g. the embeddings of two views) in one collective.
+
+    Args:
+        a: local tensor ``(B_r, ...)``.
+        b: local tensor of the same shape as ``a``.
+
+    Returns:
+        ``(a_all, b_all, offset)``: both gathered in rank order, and the index of this process's first row.
+    """
+    pairs, offset = gather_rows(torch.stack([a, b], dim=1))
+    a_all, b_all = pairs.unbind(dim=1)
+    return a_all, b_all, offset
