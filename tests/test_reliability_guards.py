@@ -22,8 +22,10 @@ class NaNAtStep(SimCLR):
         self.nan_step = nan_step
 
     def training_loss(self, views):
-        loss, feats = super().training_loss(views)
-        return (loss * float("nan") if self.trainer.global_step == self.nan_step else loss), feats
+        out = super().training_loss(views)
+        if self.trainer.global_step == self.nan_step:
+            out["loss"] = out["loss"] * float("nan")
+        return out
 
 
 def _model(cls=SimCLR, lr=3e-3, **kw):

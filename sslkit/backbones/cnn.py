@@ -8,10 +8,14 @@ import torch
 from torch import nn
 
 from sslkit.backbones.registry import register_backbone
+from sslkit.backbones.stages import as_tokens
 
 
 class TinyCNN(nn.Module):
     """A few 3x3 conv-BN-ReLU stages with global average pooling.
+
+    ``num_prefix_tokens = 0``: :meth:`forward_tokens` gives one token per position
+    of the last map, no class token.
 
     Each stage halves the resolution (the first keeps it). Fast enough to
     pretrain on 2 CPU cores in minutes at 16-32 px.
@@ -41,11 +45,20 @@ class TinyCNN(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = prev
+        self.num_prefix_tokens = 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map ``(B, C, H', W')``."""
         for stage in self.stages:
             x = stage(x)
-        return self.pool(x).flatten(1)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.feature_map(x)).flatten(1)
+
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map as tokens ``(B, H' * W', C)``."""
+        return as_tokens(self.feature_map(x))
 
 
 @register_backbone("tiny_cnn")

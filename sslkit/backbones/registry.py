@@ -2,6 +2,11 @@
 
 Every backbone is an ``nn.Module`` whose ``forward(x)`` returns pooled
 features of shape ``(B, num_features)`` and which carries ``num_features``.
+Built-in backbones also give token-level features, ``forward_tokens(x) ->
+(B, num_prefix_tokens + N, D)`` (ViT tokens, CNN maps as ``H * W`` tokens, text
+states), and carry ``num_prefix_tokens``; timm ViTs accept ``forward_tokens(x,
+keep=indices)`` to drop masked patches inside the encoder (MAE). Any stage can
+be read with :func:`sslkit.backbones.stages.stage_features`.
 Names are either registered entries (``tiny_cnn``) or a family prefix plus a
 model name: ``timm:resnet18``, ``torchvision:resnet50``.
 """

@@ -37,6 +37,7 @@ class HFTextEncoder(nn.Module):
             model.pooler = None
         self.model, self.pooling, self.source = model, pooling, source
         self.num_features = int(model.config.hidden_size)
+        self.num_prefix_tokens = 0
         self.train()  # from_pretrained returns eval mode; Lightning does not switch modules back to train
 
     @property
@@ -68,6 +69,10 @@ class HFTextEncoder(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.pool(*self.encode(batch))
+
+    def forward_tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-token states ``(B, L', D)`` (see :meth:`encode` for the attention mask)."""
+        return self.encode(batch)[0]
 
 
 @register_backbone("hf", family=True)

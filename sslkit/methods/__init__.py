@@ -1,37 +1,30 @@
-"""Self-supervised methods, each a LightningModule subclass of :class:`SSLMethod`."""
+"""Self-supervised methods, each a LightningModule subclass of :class:`SSLMethod`.
 
-from sslkit.methods.barlow_twins import BarlowTwins
-from sslkit.methods.base import SSLMethod
-from sslkit.methods.byol import BYOL
-from sslkit.methods.dino import DINO
+Families live in subpackages (``joint``, ``text``, ...); every class is
+re-exported here, so ``class_path: sslkit.methods.SimCLR`` works in recipes.
+:func:`all_methods` finds them all, with no hand-kept list.
+"""
+
+from sslkit.methods.base import SSLMethod, Stage
+from sslkit.methods.joint import BYOL, DINO, NNCLR, BarlowTwins, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV, VICReg
 from sslkit.methods.loading import load_method
-from sslkit.methods.mlm import MaskedLM
-from sslkit.methods.mocov2 import MoCoV2
-from sslkit.methods.mocov3 import MoCoV3
-from sslkit.methods.nnclr import NNCLR
-from sslkit.methods.simclr import SimCLR
-from sslkit.methods.simsiam import SimSiam
-from sslkit.methods.swav import SwAV
-from sslkit.methods.vicreg import VICReg
+from sslkit.methods.text import MaskedLM
 
-METHODS: dict[str, type[SSLMethod]] = {
-    "simclr": SimCLR,
-    "mocov2": MoCoV2,
-    "mocov3": MoCoV3,
-    "byol": BYOL,
-    "simsiam": SimSiam,
-    "barlow_twins": BarlowTwins,
-    "vicreg": VICReg,
-    "dino": DINO,
-    "swav": SwAV,
-    "nnclr": NNCLR,
-    "mlm": MaskedLM,
-}
+
+def all_methods() -> list[type[SSLMethod]]:
+    """Every concrete :class:`SSLMethod` subclass defined in ``sslkit.methods``, sorted by name."""
+    found, todo = set(), [SSLMethod]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("sslkit.methods.") and sub.training_loss is not SSLMethod.training_loss:
+                found.add(sub)
+    return sorted(found, key=lambda c: c.__name__)
+
 
 __all__ = [
     "BYOL",
     "DINO",
-    "METHODS",
     "NNCLR",
     "BarlowTwins",
     "MaskedLM",
@@ -40,7 +33,9 @@ __all__ = [
     "SSLMethod",
     "SimCLR",
     "SimSiam",
+    "Stage",
     "SwAV",
     "VICReg",
+    "all_methods",
     "load_method",
 ]

@@ -1,8 +1,9 @@
-"""The base class of every self-supervised method."""
+"""The base class of every self-supervised method: one contract for every kind of objective."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import lightning as L
 import torch
@@ -10,24 +11,68 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from sslkit.backbones import create_backbone
-from sslkit.utils.optim import optimizer_config, split_weight_decay
+from sslkit.backbones.stages import stage_features, stage_width
+from sslkit.utils.momentum import MomentumEncoder
+from sslkit.utils.optim import WarmupCosineLR, optimizer_config, split_weight_decay
+
+#: Keys of a loss dict that are step outputs, not loss terms to log.
+OUTPUT_KEYS = ("features", "labels")
+
+
+class Stage(NamedTuple):
+    """One optimizer of a method with several (a GAN's generator and discriminator).
+
+    Attributes:
+        name: the stage's name; its loss terms are logged as ``train/<name>_<term>``.
+        modules: the modules whose trainable parameters this optimizer updates.
+        optimizer: callable building the optimizer from parameter groups.
+        lr_scheduler: optional callable building its scheduler.
+    """
+
+    name: str
+    modules: list[nn.Module]
+    optimizer: OptimizerCallable
+    lr_scheduler: LRSchedulerCallable | None = None
 
 
 class SSLMethod(L.LightningModule):
-    """A self-supervised method: a backbone, its heads and its loss.
+    """A self-supervised method: a backbone, its heads and its objective.
 
-    Subclasses build their heads in ``__init__`` and implement
-    :meth:`training_loss`. Evaluation (online probe, kNN, collapse, summaries)
-    lives in callbacks, which use only :meth:`embed`, ``num_classes`` and the
-    step outputs documented below.
+    A subclass declares what it consumes and implements :meth:`training_loss`;
+    the base owns every Lightning step, logging, the evaluation contract and
+    the stepping of momentum encoders, so no method overrides ``training_step``.
+
+    What a method consumes (class attributes, or instance attributes set in ``__init__``):
+
+    * ``inputs = "views"`` (default): ``training_loss(views)`` gets the list of
+      augmented ``(B, C, H, W)`` views the DataModule made (several views,
+      multi-crop, or one clean view), checked against ``num_views = (min, max)``
+      (``max=None``: no upper bound) with a message that says how to fix the recipe.
+    * ``inputs = "tokens"``: ``training_loss(batch)`` gets the DataModule's dict
+      batch (``input_ids``, ``attention_mask``, ...).
+
+    What it returns: a dict with ``loss`` (the scalar to minimise) and any named
+    terms (``recon``, ``kl``, ...), each logged as ``train/<term>``. Optional
+    ``features`` ``(B, D)`` and ``labels`` ``(B,)`` are the step outputs the
+    evaluation callbacks train on; without them (or with ``embed_stage`` set) the
+    base embeds the first view with the backbone in eval mode, without gradients
+    (what evaluation sees).
+
+    Several optimizers: override :meth:`optimizer_stages` to return one
+    :class:`Stage` per optimizer; ``training_loss(inputs, stage=name)`` is then
+    called once per stage, in order, each followed by that optimizer's step
+    (Lightning manual optimisation; gradient clipping from the trainer applies).
+
+    The base steps every :class:`~sslkit.utils.MomentumEncoder` the method holds
+    after each optimizer step (logged as ``train/tau``), and gives evaluation
+    features from any backbone stage (``embed_stage``).
 
     Step outputs (the callback contract):
 
-    * ``training_step`` returns ``{"loss", "features", "labels"}`` where
-      ``features`` are detached backbone features ``(B, D)`` of the first view
-      and ``labels`` the batch labels (``-1`` = unlabelled).
-    * ``validation_step`` / ``test_step`` return ``{"features", "labels"}`` for
-      clean inputs.
+    * ``training_step`` returns ``{"loss", "features", "labels"}`` (``features``
+      detached; ``labels`` ``-1`` = unlabelled).
+    * ``validation_step`` / ``test_step`` return ``{"features", "labels"}`` from
+      :meth:`validation_outputs` (default: :meth:`embed` of clean inputs).
 
     Args:
         backbone: registry name, see :func:`sslkit.backbones.list_backbones`.
@@ -39,7 +84,13 @@ class SSLMethod(L.LightningModule):
             (linked from the DataModule by the CLI; 0 means unlabelled).
         exclude_norm_bias_decay: no weight decay (and no LARS adaptation) for
             biases and normalisation parameters.
+        embed_stage: evaluate (probe, kNN, summary, collapse) the pooled output of
+            this backbone stage instead of the final features (Python indexing over
+            :func:`~sslkit.backbones.stages.backbone_stages`, e.g. ``1`` = second block).
     """
+
+    inputs: ClassVar[Literal["views", "tokens"]] = "views"
+    num_views: tuple[int, int | None] = (2, 2)
 
     def __init__(
         self,
@@ -49,6 +100,7 @@ class SSLMethod(L.LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         num_classes: int = 0,
         exclude_norm_bias_decay: bool = True,
+        embed_stage: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -59,48 +111,171 @@ class SSLMethod(L.LightningModule):
         self.lr_scheduler = lr_scheduler
         self.num_classes = num_classes
         self.exclude_norm_bias_decay = exclude_norm_bias_decay
+        self.embed_stage = embed_stage
+        if embed_stage is not None:
+            stage_width(self.backbone, embed_stage)  # a bad index fails here, naming the stages
 
+    # ------------------------------------------------------------------ the evaluation contract
     @property
     def num_features(self) -> int:
-        """Size of the features returned by :meth:`embed`."""
-        return self.backbone.num_features
+        """Size of the features returned by :meth:`embed` (heads use ``self.backbone.num_features``)."""
+        if self.embed_stage is None:
+            return self.backbone.num_features
+        return stage_width(self.backbone, self.embed_stage)
 
     def build_backbone(self) -> nn.Module:
         """A new backbone as configured, before any training (used for baselines)."""
         return create_backbone(self.backbone_name, **self.backbone_kwargs)
 
     def embed(self, x: Any) -> torch.Tensor:
-        """Features used for evaluation and transfer: ``(B, D)``."""
-        return self.backbone(x)
+        """Features used for evaluation and transfer: ``(B, num_features)``."""
+        if self.embed_stage is None:
+            return self.backbone(x)
+        return stage_features(self.backbone, x, self.embed_stage)
 
-    @staticmethod
-    def expect_two_views(views: list[torch.Tensor], method: str) -> None:
-        """Raise a clear error unless the DataModule gives exactly two views per image."""
-        if len(views) != 2:
-            raise ValueError(f"{method} needs exactly 2 views per image, the DataModule gives {len(views)}")
+    @torch.no_grad()
+    def eval_features(self, x: Any) -> torch.Tensor:
+        """:meth:`embed` in eval mode without gradients (the mode is restored)."""
+        was_training = self.backbone.training
+        self.backbone.eval()
+        try:
+            return self.embed(x)
+        finally:
+            self.backbone.train(was_training)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Compute the loss of one batch of views.
+    def preview_images(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Images the method makes from clean inputs (reconstructions, samples) for image-grid
+        callbacks, ``(N, C, H, W)`` in the inputs' normalised space; ``None`` (default) for none."""
+        return None
 
-        Returns:
-            ``(loss, features)``: the scalar loss and the backbone features of the first view.
+    # ------------------------------------------------------------------ what subclasses implement
+    def training_loss(self, inputs: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """The objective on one batch: ``{"loss": scalar, <term>: value, ...}``.
+
+        Args:
+            inputs: the list of views (``inputs = "views"``) or the dict batch (``"tokens"``).
+            **kwargs: ``stage=<name>`` for methods with several :meth:`optimizer_stages`.
         """
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ Lightning hooks
-    def training_step(self, batch: tuple[list[torch.Tensor], torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
-        views, labels = batch
-        loss, features = self.training_loss(views)
-        self.log("train/loss", loss, prog_bar=True, batch_size=labels.shape[0])
-        return {"loss": loss, "features": features.detach(), "labels": labels}
+    def validation_outputs(self, inputs: Any) -> dict[str, torch.Tensor]:
+        """Outputs of one validation / test batch of clean inputs; at least ``features``."""
+        return {"features": self.embed(inputs)}
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> dict:
+    def optimizer_stages(self) -> list[Stage]:
+        """The method's optimizers; by default one over every trainable parameter."""
+        return [Stage("main", [self], self.optimizer, self.lr_scheduler)]
+
+    # ------------------------------------------------------------------ helpers
+    def check_views(self, views: list[torch.Tensor]) -> None:
+        """Raise a clear error unless the number of views fits ``num_views``."""
+        lo, hi = self.num_views
+        if len(views) >= lo and (hi is None or len(views) <= hi):
+            return
+        want = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+        raise ValueError(f"{type(self).__name__} needs {want} view(s) per image, the DataModule gives {len(views)}; "
+                         f"set num_views in data.init_args.views accordingly")
+
+    def momentum_encoders(self) -> list[tuple[str, MomentumEncoder]]:
+        """Every :class:`~sslkit.utils.MomentumEncoder` of the method, by attribute name."""
+        return [(name, m) for name, m in self.named_modules() if isinstance(m, MomentumEncoder)]
+
+    @staticmethod
+    def split_batch(batch: Any) -> tuple[Any, torch.Tensor]:
+        """``(inputs, labels)`` of a batch: ``(x, labels)`` pairs, or dict batches with every label ``-1``."""
+        if isinstance(batch, Mapping):
+            n = len(batch["input_ids"]) if "input_ids" in batch else len(next(iter(batch.values())))
+            device = next(iter(batch.values())).device
+            return batch, torch.full((n,), -1, dtype=torch.long, device=device)
         x, labels = batch
-        return {"features": self.embed(x), "labels": labels}
+        return x, labels
+
+    def _log_terms(self, out: dict[str, Any], prefix: str, batch_size: int) -> None:
+        for key, value in out.items():
+            if key not in OUTPUT_KEYS:
+                self.log(f"train/{prefix}{key}", value, prog_bar=key == "loss" and not prefix, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ Lightning hooks
+    @property
+    def automatic_optimization(self) -> bool:  # several stages: manual optimisation
+        return len(self.optimizer_stages()) == 1
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:
+        self._automatic_optimization = value
+
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        inputs, labels = self.split_batch(batch)
+        if self.inputs == "views":
+            self.check_views(inputs)
+        n = labels.shape[0]
+        if self.automatic_optimization:
+            out = dict(self.training_loss(inputs))
+            self._log_terms(out, "", n)
+        else:
+            out = self._manual_steps(inputs, n)
+        if "features" not in out or self.embed_stage is not None:
+            out["features"] = self.eval_features(inputs[0] if self.inputs == "views" else inputs)
+        return {"loss": out["loss"], "features": out["features"].detach(), "labels": out.get("labels", labels)}
+
+    def _schedulers(self) -> list[Any]:
+        found = self.lr_schedulers()
+        return [] if found is None else found if isinstance(found, list) else [found]
+
+    def _manual_steps(self, inputs: Any, n: int) -> dict[str, torch.Tensor]:
+        """One optimizer step per stage, in order; returns the summed (detached) loss and step outputs."""
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        by_optimizer = {id(s.optimizer): s for s in self._schedulers()}
+        total, outputs = 0.0, {}
+        for stage, opt in zip(self.optimizer_stages(), optimizers):
+            self.toggle_optimizer(opt)  # other stages' parameters get no gradient from this loss
+            out = dict(self.training_loss(inputs, stage=stage.name))
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(out["loss"])
+            if self.trainer.gradient_clip_val:
+                self.clip_gradients(opt, self.trainer.gradient_clip_val, self.trainer.gradient_clip_algorithm)
+            opt.step()
+            self.untoggle_optimizer(opt)
+            scheduler = by_optimizer.get(id(opt.optimizer))
+            if isinstance(scheduler, WarmupCosineLR):  # per-step schedule; others step per epoch
+                scheduler.step()
+            self._log_terms(out, f"{stage.name}_", n)
+            total = total + out.pop("loss").detach()
+            outputs.update({k: v for k, v in out.items() if k in OUTPUT_KEYS})
+        self.log("train/loss", total, prog_bar=True, batch_size=n)
+        return {"loss": total, **outputs}
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        encoders = self.momentum_encoders()
+        for name, encoder in encoders:
+            if encoder.step(self.trainer.global_step, self.trainer.estimated_stepping_batches):
+                self.log("train/tau" if len(encoders) == 1 else f"train/{name}_tau", encoder.tau)
+
+    def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization:
+            for scheduler in self._schedulers():
+                if not isinstance(scheduler, WarmupCosineLR):
+                    scheduler.step()
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        inputs, labels = self.split_batch(batch)
+        out = dict(self.validation_outputs(inputs))
+        out.setdefault("labels", labels)
+        return out
 
     test_step = validation_step
 
     def configure_optimizers(self) -> Any:
-        params = split_weight_decay(self) if self.exclude_norm_bias_decay else [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer(params)
-        return optimizer_config(optimizer, self.lr_scheduler, self)
+        configs = []
+        for stage in self.optimizer_stages():
+            modules = nn.ModuleList(stage.modules) if len(stage.modules) > 1 else stage.modules[0]
+            params = (split_weight_decay(modules) if self.exclude_norm_bias_decay
+                      else [p for p in modules.parameters() if p.requires_grad])
+            configs.append(optimizer_config(stage.optimizer(params), stage.lr_scheduler, self))
+        if len(configs) == 1:
+            return configs[0]
+        optimizers = [c["optimizer"] if isinstance(c, dict) else c for c in configs]
+        schedulers = [c["lr_scheduler"]["scheduler"] if isinstance(c["lr_scheduler"], dict) else c["lr_scheduler"]
+                      for c in configs if isinstance(c, dict)]
+        return optimizers, schedulers

@@ -1,9 +1,6 @@
-"""Stages of a backbone, partial freezing and layer-wise learning-rate groups.
+"""Partial freezing and layer-wise learning-rate groups over a backbone's stages.
 
-A backbone's *stages* are its repeated blocks in input-to-output order:
-``stages`` (:class:`~sslkit.backbones.TinyCNN`, timm ConvNeXt), ``blocks``
-(timm ViT), ``layer1..layer4`` (ResNets, also inside torchvision wrappers),
-``encoder.layer`` (Hugging Face BERT-style encoders) or ``layers``. Parameters
+Stages are found by :func:`sslkit.backbones.stages.backbone_stages`. Parameters
 outside every stage that are registered before the first stage form the *stem*
 (depth 0); the others (e.g. a final norm or pooler) sit on top (depth ``n + 1``).
 """
@@ -16,35 +13,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-_PATHS = ("stages", "blocks", "encoder.layer", "model.encoder.layer", "layers", "model.layers")
-
-
-def _get(module: nn.Module, path: str) -> nn.Module | None:
-    for part in path.split("."):
-        module = getattr(module, part, None)
-        if module is None:
-            return None
-    return module
-
-
-def backbone_stages(backbone: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``[(qualified name, module), ...]`` of the backbone's stages, input side first.
-
-    Raises:
-        ValueError: when no stage layout is recognised (partial freezing and
-            layer decay need one).
-    """
-    for prefix in ("", "model.", "backbone.", "encoder.", "model.model."):
-        for path in _PATHS:
-            found = _get(backbone, prefix + path)
-            if isinstance(found, (nn.ModuleList, nn.Sequential)) and len(found) > 0:
-                return [(f"{prefix}{path}.{i}", m) for i, m in enumerate(found)]
-        layers = [(f"{prefix}layer{i}", _get(backbone, f"{prefix}layer{i}")) for i in range(1, 5)]
-        layers = [(n, m) for n, m in layers if isinstance(m, nn.Module)]
-        if layers:
-            return layers
-    raise ValueError(f"cannot find the stages of {type(backbone).__name__}: expected one of "
-                     f"{', '.join(_PATHS)} or layer1..layer4")
+from sslkit.backbones.stages import backbone_stages
 
 
 def parameter_depths(backbone: nn.Module) -> tuple[OrderedDict[str, int], int]:

@@ -36,13 +36,16 @@ class MomentumEncoder(nn.Module):
     (methods build it from parameters that require gradients) and are changed
     only by :meth:`update`, ``target <- tau * target + (1 - tau) * online``.
     Buffers (BatchNorm statistics) are not averaged: the target keeps its own,
-    as in BYOL and MoCo.
+    as in BYOL and MoCo. The online modules are remembered (not registered as
+    submodules), so a method only builds the encoder: the
+    :class:`~sslkit.methods.SSLMethod` base steps every ``MomentumEncoder`` it
+    holds after each batch.
 
-    :meth:`step` is meant for ``on_train_batch_end``: it updates only when
-    ``trainer.global_step`` moved since the last update (so never on an
-    accumulation micro-batch where the optimizer did not step), and computes
-    ``tau`` from the step count alone, so a resumed run continues the schedule
-    exactly. The step of the last update is a buffer and travels in checkpoints.
+    :meth:`step` updates only when ``trainer.global_step`` moved since the last
+    update (so never on an accumulation micro-batch where the optimizer did not
+    step), and computes ``tau`` from the step count alone, so a resumed run
+    continues the schedule exactly. The step of the last update is a buffer and
+    travels in checkpoints.
 
     Args:
         *online: the online modules to copy, in forward order.
@@ -58,6 +61,7 @@ class MomentumEncoder(nn.Module):
             raise ValueError(f"need 0 <= base_tau <= final_tau <= 1, got base_tau={base_tau}, final_tau={final_tau}")
         self.base_tau, self.final_tau = base_tau, final_tau
         self.encoder = nn.Sequential(*(copy.deepcopy(m) for m in online))
+        self.online = tuple(online)  # a tuple is not registered: the online weights stay the method's own
         self.encoder.requires_grad_(False)
         self.register_buffer("last_step", torch.zeros((), dtype=torch.long))
         self.tau = base_tau
@@ -72,25 +76,23 @@ class MomentumEncoder(nn.Module):
         return cosine_tau(step, total_steps, self.base_tau, self.final_tau)
 
     @torch.no_grad()
-    def update(self, online: tuple[nn.Module, ...] | list[nn.Module], tau: float) -> None:
+    def update(self, tau: float) -> None:
         """``target <- tau * target + (1 - tau) * online`` for every parameter.
 
         Args:
-            online: the online modules, in the order given at construction.
             tau: decay rate in ``[0, 1]``.
         """
-        src = [p for m in online for p in m.parameters()]
+        src = [p for m in self.online for p in m.parameters()]
         dst = list(self.encoder.parameters())
         if len(src) != len(dst):
             raise ValueError(f"online modules have {len(src)} parameters, the target {len(dst)}")
         for t, o in zip(dst, src):
             t.lerp_(o.detach().to(t.dtype), 1.0 - tau)
 
-    def step(self, online: tuple[nn.Module, ...] | list[nn.Module], global_step: int, total_steps: int) -> bool:
+    def step(self, global_step: int, total_steps: int) -> bool:
         """Update once if the optimizer stepped since the last call.
 
         Args:
-            online: the online modules, in the order given at construction.
             global_step: optimizer steps taken so far (``trainer.global_step``).
             total_steps: optimizer steps of the whole training.
 
@@ -100,6 +102,6 @@ class MomentumEncoder(nn.Module):
         if int(global_step) <= int(self.last_step):
             return False
         self.tau = self.tau_at(int(global_step) - 1, total_steps)
-        self.update(online, self.tau)
+        self.update(self.tau)
         self.last_step.fill_(int(global_step))
         return True

@@ -91,7 +91,7 @@ def test_layer_decay_param_groups_have_hand_computed_learning_rates():
 def test_stage_discovery_on_timm_and_torchvision():
     from sslkit.backbones import create_backbone
 
-    assert [n for n, _ in backbone_stages(create_backbone("timm:resnet18"))] == [f"layer{i}" for i in range(1, 5)]
+    assert [n for n, _ in backbone_stages(create_backbone("timm:resnet18"))] == [f"model.layer{i}" for i in range(1, 5)]
     assert [n for n, _ in backbone_stages(create_backbone("torchvision:resnet18"))] == [f"model.layer{i}" for i in range(1, 5)]
     vit = create_backbone("timm:vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2)
     groups = layer_decay_groups(vit, nn.Linear(vit.num_features, 2), layer_decay=0.5)

@@ -27,9 +27,9 @@ def test_update_arithmetic_and_target_is_a_frozen_copy():
     assert all(not p.requires_grad for p in enc.parameters())
     assert enc.encoder[0].weight is not online.weight
     online.weight.data.fill_(1.0)
-    enc.update([online], tau=0.9)
+    enc.update(tau=0.9)
     assert enc.encoder[0].weight.item() == pytest.approx(0.1)
-    enc.update([online], tau=0.9)
+    enc.update(tau=0.9)
     assert enc.encoder[0].weight.item() == pytest.approx(0.19)
     assert online.weight.item() == 1.0  # the online module is untouched
 
@@ -38,28 +38,28 @@ def test_step_updates_once_per_new_global_step_with_scheduled_tau():
     online = _linear(0.0)
     enc = MomentumEncoder(online, base_tau=0.5, final_tau=1.0)
     online.weight.data.fill_(1.0)
-    assert not enc.step([online], global_step=0, total_steps=4)  # no optimizer step yet
+    assert not enc.step(global_step=0, total_steps=4)  # no optimizer step yet
     assert enc.encoder[0].weight.item() == 0.0
-    assert enc.step([online], global_step=1, total_steps=4)  # first update uses tau(step 0) = 0.5
+    assert enc.step(global_step=1, total_steps=4)  # first update uses tau(step 0) = 0.5
     assert enc.tau == pytest.approx(0.5) and enc.encoder[0].weight.item() == pytest.approx(0.5)
-    assert not enc.step([online], global_step=1, total_steps=4)  # accumulation micro-batch: unchanged
+    assert not enc.step(global_step=1, total_steps=4)  # accumulation micro-batch: unchanged
     assert enc.encoder[0].weight.item() == pytest.approx(0.5)
-    assert enc.step([online], global_step=3, total_steps=4)  # tau(2 of 4) = 0.75
+    assert enc.step(global_step=3, total_steps=4)  # tau(2 of 4) = 0.75
     assert enc.tau == pytest.approx(0.75) and enc.encoder[0].weight.item() == pytest.approx(0.625)
 
 
 def test_resume_restores_the_step_and_continues_the_schedule():
     online = _linear(1.0)
     enc = MomentumEncoder(_linear(0.0), base_tau=0.5)
-    enc.step([online], global_step=5, total_steps=10)
+    enc.step(global_step=5, total_steps=10)
     state = enc.state_dict()
     assert int(state["last_step"]) == 5
-    resumed = MomentumEncoder(_linear(0.0), base_tau=0.5)
+    resumed = MomentumEncoder(online, base_tau=0.5)
     resumed.load_state_dict(state)
     w = resumed.encoder[0].weight.item()
-    assert not resumed.step([online], global_step=5, total_steps=10)  # same step: nothing happens again
+    assert not resumed.step(global_step=5, total_steps=10)  # same step: nothing happens again
     assert resumed.encoder[0].weight.item() == w
-    assert resumed.step([online], global_step=6, total_steps=10)
+    assert resumed.step(global_step=6, total_steps=10)
     assert resumed.tau == pytest.approx(cosine_tau(5, 10, 0.5))
 
 
@@ -69,7 +69,9 @@ def test_arguments_are_validated():
     with pytest.raises(ValueError):
         MomentumEncoder()
     with pytest.raises(ValueError, match="parameters"):
-        MomentumEncoder(_linear(0.0)).update([_linear(0.0), _linear(0.0)], 0.5)
+        enc = MomentumEncoder(_linear(0.0))
+        enc.online = (_linear(0.0), _linear(0.0))
+        enc.update(0.5)
 
 
 def test_ema_skips_accumulation_micro_batches_in_a_real_fit():

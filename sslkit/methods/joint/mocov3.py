@@ -34,21 +34,16 @@ class MoCoV3(SSLMethod):
                  pred_hidden_dim: int = 4096, temperature: float = 0.2, base_tau: float = 0.99,
                  final_tau: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = MoCoV3ProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
+        self.projector = MoCoV3ProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
         self.predictor = MoCoV3PredictionHead(proj_output_dim, pred_hidden_dim, proj_output_dim)
         self.target = MomentumEncoder(self.backbone, self.projector, base_tau=base_tau, final_tau=final_tau)
         self.criterion = MoCoV3Loss(temperature)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "MoCo v3")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         x = torch.cat(views)
         features = self.backbone(x)
         q = self.predictor(self.projector(features))
         k = self.target(x)
-        return self.criterion(q[:n], k[n:]) + self.criterion(q[n:], k[:n]), features[:n]
+        return {"loss": self.criterion(q[:n], k[n:]) + self.criterion(q[n:], k[:n]), "features": features[:n]}
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if self.target.step((self.backbone, self.projector), self.trainer.global_step,
-                            self.trainer.estimated_stepping_batches):
-            self.log("train/tau", self.target.tau)

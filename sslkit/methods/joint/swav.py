@@ -59,11 +59,12 @@ class SwAV(SSLMethod):
         super().__init__(**kwargs)
         if num_global_views < 2 or freeze_prototypes_epochs < 0:
             raise ValueError("SwAV needs num_global_views >= 2 and freeze_prototypes_epochs >= 0")
-        self.projector = SwAVProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim)
+        self.projector = SwAVProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim)
         self.prototypes = SwAVPrototypes(proj_output_dim, num_prototypes)
         self.criterion = SwAVLoss(temperature, sinkhorn_epsilon, sinkhorn_iterations)
         self.freeze_prototypes_epochs = freeze_prototypes_epochs
         self.num_global_views = num_global_views
+        self.num_views = (num_global_views, None)
 
     def _features(self, views: list[torch.Tensor]) -> torch.Tensor:
         """Backbone features of all views, concatenated; one pass per run of same-size views.
@@ -81,15 +82,13 @@ class SwAV(SSLMethod):
             start = end
         return torch.cat(out)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(views) < self.num_global_views:
-            raise ValueError(f"SwAV needs at least {self.num_global_views} views, the DataModule gives {len(views)}")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         self.prototypes.normalize()
         features = self._features(views)
         scores = self.prototypes(F.normalize(self.projector(features), dim=1)).chunk(len(views))
         g = self.num_global_views
-        return self.criterion(scores[:g], scores[g:]), features[:n]
+        return {"loss": self.criterion(scores[:g], scores[g:]), "features": features[:n]}
 
     def on_after_backward(self) -> None:
         if self.current_epoch < self.freeze_prototypes_epochs:

@@ -23,7 +23,8 @@ class MaskedLM(SSLMethod):
     word embeddings, predicts the original ids at masked positions only (the
     vocabulary-sized logits of unmasked tokens are never formed). With ``nsp``,
     a pooler (dense + tanh on ``[CLS]``) and a 2-way classifier predict whether
-    segment B follows segment A: ``L = L_MLM + nsp_weight * L_NSP``.
+    segment B follows segment A: ``L = L_MLM + nsp_weight * L_NSP``. Logs
+    ``train/loss``, ``train/mlm_loss`` and ``train/nsp_loss``.
 
     Features for callbacks are the backbone's pooled states (``embed``). During
     training they are computed, without gradients and in eval mode, on the
@@ -38,6 +39,8 @@ class MaskedLM(SSLMethod):
         **kwargs: see :class:`~sslkit.methods.base.SSLMethod` (``backbone`` must be a text backbone).
     """
 
+    inputs = "tokens"
+
     def __init__(self, nsp: bool = False, nsp_weight: float = 1.0, **kwargs) -> None:
         kwargs.setdefault("backbone", "bert")
         super().__init__(**kwargs)
@@ -47,7 +50,7 @@ class MaskedLM(SSLMethod):
             raise TypeError(f"MaskedLM needs a text backbone (hf:<dir>, hf:minilm, bert); got {self.backbone_name!r}")
         if nsp_weight < 0:
             raise ValueError(f"nsp_weight must be >= 0, got {nsp_weight}")
-        config, width = self.backbone.config, self.num_features
+        config, width = self.backbone.config, self.backbone.num_features
         self.mlm_head = BertOnlyMLMHead(config)
         self.mlm_head.apply(self.backbone.model._init_weights)
         predictions = self.mlm_head.predictions
@@ -65,46 +68,32 @@ class MaskedLM(SSLMethod):
         sel = labels != -100
         return self.mlm_head(hidden[sel]), labels[sel]
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hidden, mask = self.backbone.encode(batch)
         logits, targets = self.mlm_logits(hidden, batch["labels"])
-        n = hidden.shape[0]
         mlm_loss = F.cross_entropy(logits.float(), targets) if targets.numel() else hidden.sum() * 0.0
-        loss = mlm_loss
+        out = {"loss": mlm_loss, "mlm_loss": mlm_loss}
         if self.nsp:
             if "next_sentence_label" not in batch:
                 raise ValueError("MaskedLM(nsp=True) needs NSP pairs: set data.init_args.nsp: true")
-            nsp_loss = F.cross_entropy(self.nsp_head(hidden[:, 0]).float(), batch["next_sentence_label"])
-            loss = mlm_loss + self.nsp_weight * nsp_loss
-            self.log("train/nsp_loss", nsp_loss, batch_size=n)
+            out["nsp_loss"] = F.cross_entropy(self.nsp_head(hidden[:, 0]).float(), batch["next_sentence_label"])
+            out["loss"] = mlm_loss + self.nsp_weight * out["nsp_loss"]
         elif "next_sentence_label" in batch:
             raise ValueError("the DataModule emits NSP pairs but the model has nsp=False; set model.init_args.nsp: true")
-        self.log("train/mlm_loss", mlm_loss, batch_size=n)
-        self.log("train/loss", loss, prog_bar=True, batch_size=n)
         if "probe_labels" in batch:
-            features, labels = self._probe_features(batch), batch["probe_labels"]
+            probe = {"input_ids": batch["probe_input_ids"], "attention_mask": batch["probe_attention_mask"]}
+            out.update(features=self.eval_features(probe), labels=batch["probe_labels"])
         else:
-            features, labels = self.backbone.pool(hidden, mask), torch.full((n,), -1, device=hidden.device)
-        return {"loss": loss, "features": features.detach(), "labels": labels}
+            features = self.backbone.pool(hidden, mask).detach()
+            out.update(features=features, labels=torch.full((features.shape[0],), -1, device=features.device))
+        return out
 
-    @torch.no_grad()
-    def _probe_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        was_training = self.backbone.training
-        self.backbone.eval()
-        try:
-            return self.embed({"input_ids": batch["probe_input_ids"], "attention_mask": batch["probe_attention_mask"]})
-        finally:
-            self.backbone.train(was_training)
-
-    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
-        if isinstance(batch, dict):  # masked corpus blocks: MLM metrics; unlabelled for the callbacks
-            hidden, mask = self.backbone.encode(batch)
-            self.val_mlm.update(*self.mlm_logits(hidden, batch["labels"]))
-            features = self.backbone.pool(hidden, mask)
-            return {"features": features, "labels": torch.full((features.shape[0],), -1, device=features.device)}
-        return super().validation_step(batch, batch_idx, dataloader_idx)
-
-    test_step = SSLMethod.validation_step
+    def validation_outputs(self, inputs: Any) -> dict[str, torch.Tensor]:
+        if isinstance(inputs, dict) and "labels" in inputs:  # masked corpus blocks: MLM metrics, unlabelled features
+            hidden, mask = self.backbone.encode(inputs)
+            self.val_mlm.update(*self.mlm_logits(hidden, inputs["labels"]))
+            return {"features": self.backbone.pool(hidden, mask)}
+        return super().validation_outputs(inputs)
 
     def on_validation_epoch_end(self) -> None:
         if int(self.val_mlm.count) > 0 or self.trainer.world_size > 1:

@@ -29,12 +29,11 @@ class BarlowTwins(SSLMethod):
     def __init__(self, proj_hidden_dim: int = 8192, proj_output_dim: int = 8192, proj_layers: int = 3,
                  lambda_offdiag: float = 5.1e-3, scale_loss: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = BarlowTwinsProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
+        self.projector = BarlowTwinsProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
         self.criterion = BarlowTwinsLoss(lambda_offdiag=lambda_offdiag, scale_loss=scale_loss)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "Barlow Twins")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)
-        return self.criterion(z[:n], z[n:]), features[:n]
+        return {"loss": self.criterion(z[:n], z[n:]), "features": features[:n]}

@@ -57,17 +57,16 @@ class DINO(SSLMethod):
         if num_global_views < 1 or freeze_last_layer_epochs < 0:
             raise ValueError("num_global_views must be >= 1 and freeze_last_layer_epochs >= 0")
         self.num_global_views = num_global_views
+        self.num_views = (max(num_global_views, 2), None)
         self.freeze_last_layer_epochs = freeze_last_layer_epochs
-        self.head = DINOHead(self.num_features, proj_hidden_dim, proj_bottleneck_dim, num_prototypes, proj_layers,
+        self.head = DINOHead(self.backbone.num_features, proj_hidden_dim, proj_bottleneck_dim, num_prototypes, proj_layers,
                              use_bn_in_head, norm_last_layer)
         self.teacher = MomentumEncoder(self.backbone, self.head, base_tau=base_tau, final_tau=final_tau)
         self.criterion = DINOLoss(num_prototypes, teacher_temp, warmup_teacher_temp, warmup_teacher_temp_epochs,
                                   student_temp, center_momentum)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         g = self.num_global_views
-        if len(views) < max(g, 2):
-            raise ValueError(f"DINO needs {g} global views (and >= 2 views in all), the DataModule gives {len(views)}")
         n = views[0].shape[0]
         student, features = [], None
         for _, group in itertools.groupby(views, key=lambda v: tuple(v.shape)):  # one pass per resolution
@@ -77,15 +76,11 @@ class DINO(SSLMethod):
             student.extend(self.head(f).chunk(len(group)))
         teacher = list(self.teacher(torch.cat(views[:g])).chunk(g))
         loss = self.criterion(student, teacher, epoch=self.current_epoch)
-        self.log("train/teacher_temp", self.criterion.teacher_temperature(self.current_epoch))
-        return loss, features
+        return {"loss": loss, "features": features,
+                "teacher_temp": self.criterion.teacher_temperature(self.current_epoch)}
 
     def on_after_backward(self) -> None:
         if self.current_epoch < self.freeze_last_layer_epochs:
             for p in self.head.last_layer.parameters():
                 p.grad = None
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if self.teacher.step((self.backbone, self.head), self.trainer.global_step,
-                             self.trainer.estimated_stepping_batches):
-            self.log("train/tau", self.teacher.tau)

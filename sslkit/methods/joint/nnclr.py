@@ -32,17 +32,16 @@ class NNCLR(SSLMethod):
     def __init__(self, proj_hidden_dim: int = 2048, proj_output_dim: int = 256, pred_hidden_dim: int = 4096,
                  queue_size: int = 98304, temperature: float = 0.1, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = NNCLRProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim)
+        self.projector = NNCLRProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim)
         self.predictor = NNCLRPredictionHead(proj_output_dim, pred_hidden_dim, proj_output_dim)
         self.support = FeatureQueue(queue_size, proj_output_dim)
         self.criterion = NNCLRLoss(temperature)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "NNCLR")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)
         p = self.predictor(z)
         loss = self.criterion(z[:n], z[n:], p[:n], p[n:], self.support.features)
         self.support.enqueue(F.normalize(z[:n].detach(), dim=1))
-        return loss, features[:n]
+        return {"loss": loss, "features": features[:n]}

@@ -35,13 +35,12 @@ class MoCoV2(SSLMethod):
     def __init__(self, proj_hidden_dim: int = 2048, proj_output_dim: int = 128, queue_size: int = 65536,
                  temperature: float = 0.2, base_tau: float = 0.99, final_tau: float = 0.999, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = MoCoV2ProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim)
+        self.projector = MoCoV2ProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim)
         self.target = MomentumEncoder(self.backbone, self.projector, base_tau=base_tau, final_tau=final_tau)
         self.queue = FeatureQueue(queue_size, proj_output_dim)
         self.criterion = MoCoV2Loss(temperature)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "MoCo v2")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         x = torch.cat(views)
         features = self.backbone(x)
@@ -50,9 +49,5 @@ class MoCoV2(SSLMethod):
         negatives = self.queue()
         loss = 0.5 * (self.criterion(q[:n], k[n:], negatives) + self.criterion(q[n:], k[:n], negatives))
         self.queue.enqueue(k)
-        return loss, features[:n]
+        return {"loss": loss, "features": features[:n]}
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if self.target.step((self.backbone, self.projector), self.trainer.global_step,
-                            self.trainer.estimated_stepping_batches):
-            self.log("train/tau", self.target.tau)

@@ -28,12 +28,11 @@ class SimCLR(SSLMethod):
     def __init__(self, proj_hidden_dim: int = 2048, proj_output_dim: int = 128, proj_layers: int = 2,
                  temperature: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = SimCLRProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
+        self.projector = SimCLRProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
         self.criterion = NTXentLoss(temperature=temperature)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "SimCLR")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))  # one pass: BatchNorm sees both views
         z = self.projector(features)
-        return self.criterion(z[:n], z[n:]), features[:n]
+        return {"loss": self.criterion(z[:n], z[n:]), "features": features[:n]}

@@ -29,14 +29,13 @@ class SimSiam(SSLMethod):
     def __init__(self, proj_hidden_dim: int = 2048, proj_output_dim: int = 2048, proj_layers: int = 3,
                  pred_hidden_dim: int = 512, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = SimSiamProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
+        self.projector = SimSiamProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
         self.predictor = SimSiamPredictionHead(proj_output_dim, pred_hidden_dim, proj_output_dim)
         self.criterion = SimSiamLoss()
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "SimSiam")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)
         p = self.predictor(z)
-        return self.criterion(p[:n], p[n:], z[:n], z[n:]), features[:n]
+        return {"loss": self.criterion(p[:n], p[n:], z[:n], z[n:]), "features": features[:n]}

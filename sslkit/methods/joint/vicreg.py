@@ -31,12 +31,11 @@ class VICReg(SSLMethod):
     def __init__(self, proj_hidden_dim: int = 8192, proj_output_dim: int = 8192, proj_layers: int = 3,
                  sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = VICRegProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
+        self.projector = VICRegProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim, proj_layers)
         self.criterion = VICRegLoss(sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff)
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "VICReg")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         features = self.backbone(torch.cat(views))
         z = self.projector(features)
-        return self.criterion(z[:n], z[n:]), features[:n]
+        return {"loss": self.criterion(z[:n], z[n:]), "features": features[:n]}

@@ -40,22 +40,17 @@ class BYOL(SSLMethod):
     def __init__(self, proj_hidden_dim: int = 4096, proj_output_dim: int = 256, pred_hidden_dim: int = 4096,
                  predictor: bool = True, base_tau: float = 0.99, final_tau: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.projector = BYOLProjectionHead(self.num_features, proj_hidden_dim, proj_output_dim)
+        self.projector = BYOLProjectionHead(self.backbone.num_features, proj_hidden_dim, proj_output_dim)
         self.predictor = BYOLPredictionHead(proj_output_dim, pred_hidden_dim, proj_output_dim) if predictor else nn.Identity()
         self.target = MomentumEncoder(self.backbone, self.projector, base_tau=base_tau, final_tau=final_tau)
         self.criterion = BYOLLoss()
 
-    def training_loss(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.expect_two_views(views, "BYOL")
+    def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         x = torch.cat(views)
         features = self.backbone(x)
         p = self.predictor(self.projector(features))
         z = self.target(x)
         loss = self.criterion(p[:n], z[n:]) + self.criterion(p[n:], z[:n])
-        return loss, features[:n]
+        return {"loss": loss, "features": features[:n]}
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if self.target.step((self.backbone, self.projector), self.trainer.global_step,
-                            self.trainer.estimated_stepping_batches):
-            self.log("train/tau", self.target.tau)
