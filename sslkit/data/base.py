@@ -84,7 +84,8 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         check_fraction(label_fraction)
         if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError("batch_size and eval_batch_size must be >= 1")
+            raise ValueError(f"batch_size and eval_batch_size must be >= 1, got {batch_size} and {eval_batch_size}; "
+                             "set data.init_args.batch_size (and eval_batch_size) to a positive number")
         self.views = views if views is not None else [ViewAugment(num_views=2)]
         self.augment_on = augment_on
         self.batch_size = batch_size

@@ -39,12 +39,18 @@ def _functions() -> dict[str, Callable]:
 COMMANDS: tuple[str, ...] = ("export", "label-efficiency", "cross-domain", "adapt")
 
 
+def summary(command: str) -> str:
+    """The one-line description of a subcommand (the first line of its docstring)."""
+    line = (_functions()[command].__doc__ or "").strip().split("\n")[0].rstrip(".")
+    return line[:1].lower() + line[1:]
+
+
 def parser(command: str):
     """The jsonargparse parser of one subcommand."""
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     fn = _functions()[command]
-    p = ArgumentParser(prog=f"sslkit {command}", description=(fn.__doc__ or "").split("\n")[0], exit_on_error=True)
+    p = ArgumentParser(prog=f"sslkit {command}", description=summary(command), exit_on_error=True)
     p.add_argument("--config", action=ActionConfigFile, help="YAML config with the arguments below")
     p.add_function_arguments(fn, as_group=False)
     return p
