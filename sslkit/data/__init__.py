@@ -6,6 +6,7 @@ from sslkit.data.downstream import DomainAdaptationDataModule, LabelledDataModul
 from sslkit.data.memory import InMemoryImages
 from sslkit.data.readable import ReadableImages, UnreadableImageError
 from sslkit.data.shifts import ShiftedDigitsDataModule, apply_shift
+from sslkit.data.streaming import StreamingImageDataModule, convert_image_folder
 from sslkit.data.subsets import stratified_subset
 from sslkit.data.synthetic import SyntheticImageDataModule
 from sslkit.data.text import MLM_LOADER, TextClassificationDataModule, TextPretrainDataModule
@@ -26,10 +27,12 @@ __all__ = [
     "ReadableImages",
     "STL10DataModule",
     "ShiftedDigitsDataModule",
+    "StreamingImageDataModule",
     "SyntheticImageDataModule",
     "TextClassificationDataModule",
     "TextPretrainDataModule",
     "UnreadableImageError",
     "apply_shift",
+    "convert_image_folder",
     "stratified_subset",
 ]

@@ -167,15 +167,19 @@ class ImageDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)
 
+    def shuffle_seed(self) -> int:
+        """Seed of the training shuffle: drawn from the global RNG once, equal on every process, checkpointed."""
+        if self._shuffle_seed is None:
+            seed = int(torch.randint(2**31 - 1, ()).item())
+            # every process must shard the same permutation, whatever its own RNG state
+            distributed = getattr(self.trainer, "world_size", 1) > 1
+            self._shuffle_seed = int(self.trainer.strategy.broadcast(seed, src=0)) if distributed else seed
+        return self._shuffle_seed
+
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False) -> DataLoader:
         if train:  # shuffle order = f(seed, epoch); resumes exactly, mid-epoch included
-            if self._shuffle_seed is None:
-                seed = int(torch.randint(2**31 - 1, ()).item())
-                # every process must shard the same permutation, whatever its own RNG state
-                distributed = getattr(self.trainer, "world_size", 1) > 1
-                self._shuffle_seed = int(self.trainer.strategy.broadcast(seed, src=0)) if distributed else seed
             epoch = self.trainer.current_epoch if self.trainer is not None else 0
-            return ResumableDataLoader(ds, batch_size, seed=self._shuffle_seed, epoch=epoch, drop_last=True,
+            return ResumableDataLoader(ds, batch_size, seed=self.shuffle_seed(), epoch=epoch, drop_last=True,
                                        num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                                        pin_memory=torch.cuda.is_available(), collate_fn=collate)
         return DataLoader(ds, batch_size=batch_size, sampler=eval_sampler(ds, self.trainer), num_workers=self.num_workers,
