@@ -191,7 +191,7 @@ class ViewAugment:
         sigma = torch.empty(b, 1, device=x.device).uniform_(*self.blur_sigma)
         t = torch.arange(k, device=x.device, dtype=x.dtype) - (k - 1) / 2
         kernel = torch.exp(-(t**2) / (2 * sigma**2))
-        kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # (B*C, k)
+        kernel = (kernel / kernel.sum(dim=1, keepdim=True))[:, None].expand(b, c, k).reshape(b * c, k)  # (B*C, k)
         y = F.pad(x.reshape(1, b * c, h, w), (k // 2, k // 2, k // 2, k // 2), mode="reflect")
         y = F.conv2d(y, kernel.view(b * c, 1, 1, k), groups=b * c)
         y = F.conv2d(y, kernel.view(b * c, 1, k, 1), groups=b * c)
