@@ -321,18 +321,19 @@ def markdown(rows: list[dict]) -> str:
     """The results as one markdown table, a row per configuration."""
     head = ["backbone", "px", "batch", "prec.", "compile", "GFLOP/img", "compute", "device", "worker", "peer",
             "eff. device", "eff. worker", "device / peer", "aug sslkit", "aug kornia", "aug per-sample",
-            "TFLOP/s (device)", "MFU (device)", "peak mem GB"]
+            "TFLOP/s (device)", "MFU (compute)", "MFU (device)", "peak mem GB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         c, rates, eff = r["config"], r["rates"], r.get("efficiency", {})
         name = c["backbone"] + (f" {json.dumps(c['backbone_kwargs'])}" if c["backbone_kwargs"] else "")
-        mfu = r["mfu"]["device"] if r["mfu"] and "device" in r["mfu"] else None
+        mfu = r["mfu"] or {}
         cells = [f"`{name}`", str(c["size"]), str(c["batch_size"]), "bf16" if c["bf16"] else "fp32",
                  "on" if c["compile"] else "off", _fmt(r["flops_per_image"] / 1e9, 2),
                  *[_fmt(rates.get(k)) for k in PIPELINES],
-                 _fmt(eff.get("device"), 2), _fmt(eff.get("worker"), 2), _fmt(r.get("device_over_peer"), 1) + "x",
+                 _fmt(eff.get("device"), 2), _fmt(eff.get("worker"), 2), _fmt(r.get("device_over_peer"), 1) + ("x" if r.get("device_over_peer") else ""),
                  *[_fmt(rates.get(k)) for k in AUGMENTS],
-                 _fmt(r["tflops"].get("device"), 3), "-" if mfu is None else f"{100 * mfu:.1f}%",
+                 _fmt(r["tflops"].get("device"), 3),
+                 *["-" if mfu.get(k) is None else f"{100 * mfu[k]:.1f}%" for k in ("compute", "device")],
                  _fmt(r["peak_memory_gb"], 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -364,20 +365,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--compile", action="store_true", help="torch.compile the model's modules and the augmentation")
     p.add_argument("--columns", default=",".join(PIPELINES + AUGMENTS), help="comma-separated subset")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, default=0, help="torch threads of the main process (0: torch's default)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of the main process (default: torch's; --quick: 1, so that the main process and "
+                        "its 2 workers do not oversubscribe 2 cores)")
     p.add_argument("--json", help="also write the rows as JSON here")
     p.add_argument("--markdown", help="also write the table here")
     args = p.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads if args.threads is not None else (1 if args.quick else 0)
+    if threads:
+        torch.set_num_threads(threads)
     if device.type == "cuda" and not args.bf16:
         torch.backends.cuda.matmul.allow_tf32 = True  # MFU of fp32 runs is against the tf32 peak
     columns = tuple(c for c in args.columns.split(",") if c)
     unknown = set(columns) - set(PIPELINES + AUGMENTS)
     if unknown:
         p.error(f"unknown columns {sorted(unknown)}; choose from {', '.join(PIPELINES + AUGMENTS)}")
+    if "aug_kornia" in columns:
+        try:
+            import kornia  # noqa: F401
+        except ImportError:
+            print("kornia is not installed (pip install -e '.[bench]'): no kornia column", file=sys.stderr)
+            columns = tuple(c for c in columns if c != "aug_kornia")
     if args.quick:
         configs = [Config(**{**asdict(c), "columns": columns}) for c in QUICK]  # --repeats etc. are fixed
     else:
