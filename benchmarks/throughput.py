@@ -23,7 +23,8 @@ max allocated, or the process's peak RSS on CPU.
 
 Each pipeline runs ``--warmup`` untimed steps (worker start-up, compilation),
 then ``--steps`` timed ones with a device synchronisation only at both ends;
-``--repeats`` runs every column again and keeps the best. Lightning's loop,
+``--repeats`` runs every column again (starting each round at another column)
+and reports medians: rates over the rounds, ratios within each round. Lightning's loop,
 callbacks and logging are not in these numbers: ``benchmarks/gpu_check.sh``
 times full ``sslkit fit`` runs.
 
@@ -281,23 +282,29 @@ def run(cfg: Config, device: torch.device) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     for views_, labels_ in fixed[:2]:  # first steps of a fresh model run slow (allocator, kernel choice)
         step(views_, labels_)
-    rates: dict[str, float] = {}
-    for _ in range(cfg.repeats):
-        for name in cfg.columns:
+    runs: list[dict[str, float]] = []
+    for r in range(cfg.repeats):  # each repeat starts at another column: no column is always measured first
+        k = r % len(cfg.columns)
+        runs.append({})
+        for name in cfg.columns[k:] + cfg.columns[:k]:
             start = time.perf_counter()
-            rate = measures[name]()
-            rates[name] = max(rates.get(name, 0.0), rate)
-            print(f"  {cfg.backbone} {name}: {rate:,.0f} images/s ({time.perf_counter() - start:.1f} s)",
+            runs[-1][name] = measures[name]()
+            print(f"  {cfg.backbone} {name}: {runs[-1][name]:,.1f} images/s ({time.perf_counter() - start:.1f} s)",
                   file=sys.stderr, flush=True)
 
+    # medians over the repeats; ratios taken within a repeat (measured minutes apart at most), then the median
+    def median(values: list[float]) -> float:
+        return float(np.median(values))
+
+    rates = {name: median([run[name] for run in runs]) for name in cfg.columns}
     finite = bool(torch.isfinite(torch.stack(losses)).all())
-    compute = rates.get("compute")
     row = {"config": asdict(cfg), "device": _device_name(device), "flops_per_image": flops, "rates": rates,
-           "finite_loss": finite, "peak_memory_gb": _peak_memory_gb(device)}
-    if compute:
-        row["efficiency"] = {k: rates[k] / compute for k in ("device", "worker", "peer") if k in rates}
+           "runs": runs, "finite_loss": finite, "peak_memory_gb": _peak_memory_gb(device)}
+    if "compute" in rates:
+        row["efficiency"] = {k: median([run[k] / run["compute"] for run in runs])
+                             for k in ("device", "worker", "peer") if k in rates}
     if "device" in rates and "peer" in rates:
-        row["device_over_peer"] = rates["device"] / rates["peer"]
+        row["device_over_peer"] = median([run["device"] / run["peer"] for run in runs])
     peak = peak_flops(device, cfg.bf16)
     row["tflops"] = {k: flops * rates[k] / 1e12 for k in ("compute", "device") if k in rates}
     row["mfu"] = {k: v * 1e12 / peak for k, v in row["tflops"].items()} if peak else None
@@ -317,6 +324,11 @@ def _fmt(x: float | None, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
+def _rate(x: float | None) -> str:
+    """Images/s with three significant digits below 100."""
+    return _fmt(x, 0 if x is None or x >= 100 else 1 if x >= 10 else 2)
+
+
 def markdown(rows: list[dict]) -> str:
     """The results as one markdown table, a row per configuration."""
     head = ["backbone", "px", "batch", "prec.", "compile", "GFLOP/img", "compute", "device", "worker", "peer",
@@ -329,9 +341,9 @@ def markdown(rows: list[dict]) -> str:
         mfu = r["mfu"] or {}
         cells = [f"`{name}`", str(c["size"]), str(c["batch_size"]), "bf16" if c["bf16"] else "fp32",
                  "on" if c["compile"] else "off", _fmt(r["flops_per_image"] / 1e9, 2),
-                 *[_fmt(rates.get(k)) for k in PIPELINES],
+                 *[_rate(rates.get(k)) for k in PIPELINES],
                  _fmt(eff.get("device"), 2), _fmt(eff.get("worker"), 2), _fmt(r.get("device_over_peer"), 1) + ("x" if r.get("device_over_peer") else ""),
-                 *[_fmt(rates.get(k)) for k in AUGMENTS],
+                 *[_rate(rates.get(k)) for k in AUGMENTS],
                  _fmt(r["tflops"].get("device"), 3),
                  *["-" if mfu.get(k) is None else f"{100 * mfu[k]:.1f}%" for k in ("compute", "device")],
                  _fmt(r["peak_memory_gb"], 2)]
@@ -340,10 +352,10 @@ def markdown(rows: list[dict]) -> str:
 
 
 QUICK = [  # CPU, about a minute on 2 cores: the model-bound case and a small model where augmentation matters
-    Config(backbone="timm:resnet18", backbone_kwargs={"cifar_stem": True}, batch_size=8, steps=4, warmup=1,
-           num_workers=2, repeats=2),
+    Config(backbone="timm:resnet18", backbone_kwargs={"cifar_stem": True}, batch_size=4, steps=4, warmup=1,
+           num_workers=2, repeats=3),
     Config(backbone="tiny_cnn", backbone_kwargs={"widths": [8, 16, 32]}, batch_size=64, steps=6, warmup=2,
-           num_workers=2, repeats=2),
+           num_workers=2, repeats=3),
 ]
 
 
@@ -358,7 +370,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--steps", type=int, default=20, help="timed steps per column")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps per column (compilation, worker start-up)")
     p.add_argument("--num-workers", type=int, default=4, help="DataLoader workers of every loader")
-    p.add_argument("--repeats", type=int, default=1, help="run every column this many times, keep the best")
+    p.add_argument("--repeats", type=int, default=1, help="rounds over the columns; medians are reported")
     p.add_argument("--blur-prob", type=float, default=0.0, help="Gaussian blur probability (ImageNet recipes: 0.5)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast")
     p.add_argument("--channels-last", action="store_true")
