@@ -5,7 +5,8 @@ from sslkit.callbacks.data_health import UnreadableFilesMonitor
 from sslkit.callbacks.guards import NonFiniteError, NonFiniteGuard, ViewSizeCheck
 from sslkit.callbacks.probe import KNNMonitor, OnlineLinearProbe
 from sslkit.callbacks.resume import ResumeState
+from sslkit.callbacks.speed import SpeedMonitor
 from sslkit.callbacks.summary import LinearEvalSummary
 
 __all__ = ["CollapseMonitor", "KNNMonitor", "LinearEvalSummary", "NonFiniteError", "NonFiniteGuard", "OnlineLinearProbe",
-           "ResumeState", "UnreadableFilesMonitor", "ViewSizeCheck"]
+           "ResumeState", "SpeedMonitor", "UnreadableFilesMonitor", "ViewSizeCheck"]
