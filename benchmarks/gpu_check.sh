@@ -37,8 +37,9 @@ phase() {  # phase NAME SECONDS COMMAND...: run under a timeout, log to $OUT/NAM
   return 0
 }
 
-# 0. set-up: install only when sslkit does not import (the machine may have no network)
-if ! "$PY" -c "import sslkit.data, sslkit.methods, litdata, kornia" 2>/dev/null; then
+# 0. set-up: install only when sslkit does not import (the machine may have no network: then bring wheels,
+#    e.g. jsonargparse and kornia, on PYTHONPATH; litdata is imported only by the streaming DataModule)
+if ! "$PY" -c "import sslkit.cli, sslkit.data, sslkit.methods" 2>/dev/null; then
   phase install 240 "$PY" -m pip install -e ".[dev]"
 fi
 phase environment 45 "$PY" -c "
