@@ -24,7 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sslkit.data import SyntheticImageDataModule  # noqa: E402
-from sslkit.methods import METHODS  # noqa: E402
+from sslkit.methods import all_methods  # noqa: E402
+
+METHODS = {c.__name__.lower(): c for c in all_methods() if c.inputs == "views"}
 from sslkit.transforms import ViewAugment  # noqa: E402
 
 
