@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import platform
+import re
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,26 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
+
+
+def tested_versions() -> dict[str, str]:
+    """Python and the installed version of every package pyproject.toml declares (runtime and dev)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    out = {"python": platform.python_version()}
+    for name in ["sslkit"] + [re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in requirements]:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def pytest_sessionstart(session):
+    """Print the versions the tests run with, first thing (a report header would be hidden by ``-q``)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("versions.json: " + json.dumps(tested_versions()))
 
 
 def pytest_collection_modifyitems(config, items):
