@@ -7,6 +7,7 @@ from sslkit.data.readable import ReadableImages, UnreadableImageError
 from sslkit.data.shifts import ShiftedDigitsDataModule, apply_shift
 from sslkit.data.subsets import stratified_subset
 from sslkit.data.text import MLM_LOADER, TextClassificationDataModule, TextPretrainDataModule
+from sslkit.data.video import MovingDigitsDataModule
 from sslkit.data.vision import CIFAR10DataModule, CIFAR100DataModule, ImageFolderDataModule, STL10DataModule
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ImageDataModule",
     "ImageFolderDataModule",
     "LabelledDataModule",
+    "MovingDigitsDataModule",
     "ReadableImages",
     "STL10DataModule",
     "ShiftedDigitsDataModule",
