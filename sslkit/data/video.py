@@ -214,7 +214,8 @@ class MovingDigitsDataModule(ImageDataModule):
         out = {}
         for split in ("train", "val", "test"):
             clips = self.clips(split)
-            index = np.random.default_rng([self.clip_seed, _SPLIT_IDS[split]]).integers(clips.num_frames, size=len(clips))
+            rng = np.random.default_rng([self.clip_seed, _SPLIT_IDS[split]])
+            index = rng.integers(clips.num_frames, size=len(clips))
             out[split] = (_Frame(clips, index), clips.labels)
         return out
 

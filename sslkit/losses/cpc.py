@@ -39,7 +39,8 @@ class InfoNCELoss(nn.Module):
         return p @ c.T / self.temperature
 
     def forward(self, predictions: torch.Tensor, candidates: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean InfoNCE of ``(N, D)`` predictions whose positives are ``candidates[targets]`` (``targets``: ``(N,)``)."""
+        """Mean InfoNCE of ``(N, D)`` predictions whose positives are ``candidates[targets]``
+        (``targets``: ``(N,)``)."""
         if targets.shape != (predictions.shape[0],):
             raise ValueError(f"targets must be ({predictions.shape[0]},), got {tuple(targets.shape)}")
         return F.cross_entropy(self.logits(predictions, candidates), targets)
@@ -75,17 +76,20 @@ class CPCLoss(nn.Module):
         super().__init__()
         self.infonce = InfoNCELoss(temperature, normalize)
 
-    def logits_and_targets(self, prediction: torch.Tensor, z: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits_and_targets(self, prediction: torch.Tensor, z: torch.Tensor,
+                           step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores ``(B * (rows - step) * cols, B * rows * cols)`` and the positives' indices for one step.
 
         Args:
-            prediction: ``(B, rows - step, cols, D)`` predictions made from the contexts of rows ``0 .. rows - step - 1``.
+            prediction: ``(B, rows - step, cols, D)`` predictions made from the contexts of rows
+                ``0 .. rows - step - 1``.
             z: ``(B, rows, cols, D)`` patch embeddings (the candidates).
             step: how many rows below the context the positive lies.
         """
         b, rows, cols, d = z.shape
         if prediction.shape != (b, rows - step, cols, d):
-            raise ValueError(f"step {step}: predictions must be {(b, rows - step, cols, d)}, got {tuple(prediction.shape)}")
+            raise ValueError(f"step {step}: predictions must be {(b, rows - step, cols, d)}, "
+                             f"got {tuple(prediction.shape)}")
         logits = self.infonce.logits(prediction.reshape(-1, d), z.reshape(-1, d))
         return logits, grid_targets(b, rows, cols, step, z.device)
 

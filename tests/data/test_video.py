@@ -1,4 +1,5 @@
-"""Moving digits: the bounce rule, deterministic clips in [0, 1], rendering at the trajectory, the DataModule contract."""
+"""Moving digits: the bounce rule, deterministic clips in [0, 1], rendering at the trajectory, the DataModule
+contract."""
 
 from __future__ import annotations
 

@@ -85,11 +85,13 @@ class CPC(SSLMethod):
         return (encode or self.backbone)(patches.reshape(-1, *patches.shape[3:])).view(b, rows, cols, -1)
 
     def predictions(self, z: torch.Tensor) -> dict[int, torch.Tensor]:
-        """Per step ``k``, predictions ``(B, rows - k, cols, D)`` of ``z[:, k:]`` from the contexts of rows ``< rows - k``."""
+        """Per step ``k``, predictions ``(B, rows - k, cols, D)`` of ``z[:, k:]`` (from the contexts of rows
+        ``< rows - k``)."""
         rows = z.shape[1]
         if rows <= self.step_sizes[-1]:
             raise ValueError(f"the patch grid has {rows} rows, too few to predict {self.step_sizes[-1]} rows ahead "
-                             f"(steps {self.step_sizes}); lower steps, first_step or patch_stride, or use larger images")
+                             f"(steps {self.step_sizes}); lower steps, first_step or patch_stride, "
+                             f"or use larger images")
         c = self.context(z)
         return {k: head(c[:, : rows - k]) for k, head in zip(self.step_sizes, self.predictors)}
 
