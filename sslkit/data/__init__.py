@@ -10,6 +10,7 @@ from sslkit.data.streaming import StreamingImageDataModule, convert_image_folder
 from sslkit.data.subsets import stratified_subset
 from sslkit.data.synthetic import SyntheticImageDataModule
 from sslkit.data.text import MLM_LOADER, TextClassificationDataModule, TextPretrainDataModule
+from sslkit.data.video import MovingDigitsDataModule
 from sslkit.data.vision import CIFAR10DataModule, CIFAR100DataModule, ImageFolderDataModule, STL10DataModule
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ImageFolderDataModule",
     "InMemoryImages",
     "LabelledDataModule",
+    "MovingDigitsDataModule",
     "ReadableImages",
     "STL10DataModule",
     "ShiftedDigitsDataModule",

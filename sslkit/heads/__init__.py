@@ -13,18 +13,21 @@ from sslkit.heads.joint import (
 from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
 from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
+from sslkit.heads.sequence import FrameDecoder, RowCausalContext
 
 __all__ = [
     "BYOLPredictionHead",
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
     "DINOHead",
+    "FrameDecoder",
     "MoCoV2ProjectionHead",
     "MoCoV3PredictionHead",
     "MoCoV3ProjectionHead",
     "NNCLRPredictionHead",
     "NNCLRProjectionHead",
     "ProjectionHead",
+    "RowCausalContext",
     "SimCLRProjectionHead",
     "SimSiamPredictionHead",
     "SimSiamProjectionHead",

@@ -2,6 +2,7 @@
 
 from sslkit.losses.barlow_twins import BarlowTwinsLoss
 from sslkit.losses.byol import BYOLLoss
+from sslkit.losses.cpc import CPCLoss, InfoNCELoss, grid_targets
 from sslkit.losses.dino import DINOLoss
 from sslkit.losses.domain import CORALLoss, GradientReversal, MMDLoss, grad_reverse
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
@@ -15,8 +16,10 @@ __all__ = [
     "BYOLLoss",
     "BarlowTwinsLoss",
     "CORALLoss",
+    "CPCLoss",
     "DINOLoss",
     "GradientReversal",
+    "InfoNCELoss",
     "MMDLoss",
     "MoCoV2Loss",
     "MoCoV3Loss",
@@ -26,5 +29,6 @@ __all__ = [
     "SwAVLoss",
     "VICRegLoss",
     "grad_reverse",
+    "grid_targets",
     "nearest_neighbour",
 ]

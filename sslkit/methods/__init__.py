@@ -8,7 +8,8 @@ re-exported here, so ``class_path: sslkit.methods.SimCLR`` works in recipes.
 from sslkit.methods.base import SSLMethod, Stage
 from sslkit.methods.joint import BYOL, DINO, NNCLR, BarlowTwins, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV, VICReg
 from sslkit.methods.loading import load_method
-from sslkit.methods.text import MaskedLM
+from sslkit.methods.sequence import CPC, FutureFrame
+from sslkit.methods.text import CausalLM, MaskedLM
 
 
 def all_methods() -> list[type[SSLMethod]]:
@@ -24,7 +25,10 @@ def all_methods() -> list[type[SSLMethod]]:
 
 __all__ = [
     "BYOL",
+    "CPC",
+    "CausalLM",
     "DINO",
+    "FutureFrame",
     "NNCLR",
     "BarlowTwins",
     "MaskedLM",
