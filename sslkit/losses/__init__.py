@@ -3,6 +3,15 @@
 from sslkit.losses.barlow_twins import BarlowTwinsLoss
 from sslkit.losses.byol import BYOLLoss
 from sslkit.losses.dino import DINOLoss
+from sslkit.losses.generative import (
+    ELBOLoss,
+    ELBOTerms,
+    active_units,
+    discriminator_accuracy,
+    discriminator_loss,
+    gaussian_kl,
+    generator_loss,
+)
 from sslkit.losses.domain import CORALLoss, GradientReversal, MMDLoss, grad_reverse
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
 from sslkit.losses.nnclr import NNCLRLoss, nearest_neighbour
@@ -16,6 +25,8 @@ __all__ = [
     "BarlowTwinsLoss",
     "CORALLoss",
     "DINOLoss",
+    "ELBOLoss",
+    "ELBOTerms",
     "GradientReversal",
     "MMDLoss",
     "MoCoV2Loss",
@@ -25,6 +36,11 @@ __all__ = [
     "SimSiamLoss",
     "SwAVLoss",
     "VICRegLoss",
+    "active_units",
+    "discriminator_accuracy",
+    "discriminator_loss",
+    "gaussian_kl",
+    "generator_loss",
     "grad_reverse",
     "nearest_neighbour",
 ]
