@@ -105,17 +105,21 @@ class JointDiscriminator(nn.Module):
         image_trunk: a backbone giving ``(B, num_features)`` from images.
         latent_dim: code size.
         hidden_dim: width of the code embedding and of the joint MLP.
+        dropout: dropout on the image features, the code embedding and the joint hidden layer (ALI uses 0.2).
     """
 
-    def __init__(self, image_trunk: nn.Module, latent_dim: int, hidden_dim: int = 256) -> None:
+    def __init__(self, image_trunk: nn.Module, latent_dim: int, hidden_dim: int = 256, dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.image_trunk = image_trunk
-        self.code = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.LeakyReLU(0.2))
+        self.drop = nn.Dropout(dropout)
+        self.code = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.LeakyReLU(0.2), nn.Dropout(dropout))
         self.joint = nn.Sequential(nn.Linear(image_trunk.num_features + hidden_dim, hidden_dim), nn.LeakyReLU(0.2),
-                                   nn.Linear(hidden_dim, 1))
+                                   nn.Dropout(dropout), nn.Linear(hidden_dim, 1))
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.joint(torch.cat([self.image_trunk(x), self.code(z)], dim=1)).squeeze(1)
+        return self.joint(torch.cat([self.drop(self.image_trunk(x)), self.code(z)], dim=1)).squeeze(1)
 
 
 class TimestepEmbedding(nn.Module):

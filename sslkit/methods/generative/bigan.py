@@ -37,6 +37,7 @@ class BiGAN(SSLMethod):
         in_chans: image channels.
         generator_widths: generator channels per resolution, 4x4 first.
         disc_hidden_dim: width of the discriminator's code embedding and joint MLP.
+        disc_dropout: dropout in the discriminator (ALI: 0.2).
         discriminator_optimizer: builds the discriminator's optimizer.
         discriminator_lr_scheduler: optional scheduler of the discriminator's optimizer.
         pixel_mean: the DataModule's per-channel mean (bounded ``tanh`` output).
@@ -48,7 +49,7 @@ class BiGAN(SSLMethod):
     preview_reconstructs = True
 
     def __init__(self, latent_dim: int = 64, image_size: int = 32, in_chans: int = 3,
-                 generator_widths: list[int] | None = None, disc_hidden_dim: int = 256,
+                 generator_widths: list[int] | None = None, disc_hidden_dim: int = 256, disc_dropout: float = 0.0,
                  discriminator_optimizer: OptimizerCallable = torch.optim.Adam,
                  discriminator_lr_scheduler: LRSchedulerCallable | None = None,
                  pixel_mean: list[float] | None = None, pixel_std: list[float] | None = None, **kwargs) -> None:
@@ -56,7 +57,7 @@ class BiGAN(SSLMethod):
         self.to_latent = nn.Linear(self.backbone.num_features, latent_dim)
         self.generator = GANGenerator(latent_dim, in_chans, image_size, generator_widths,
                                       pixel_space(pixel_mean, pixel_std, in_chans))
-        self.discriminator = JointDiscriminator(self.build_backbone(), latent_dim, disc_hidden_dim)
+        self.discriminator = JointDiscriminator(self.build_backbone(), latent_dim, disc_hidden_dim, disc_dropout)
         self.discriminator_optimizer = discriminator_optimizer
         self.discriminator_lr_scheduler = discriminator_lr_scheduler
         for name in ("discriminator_optimizer", "discriminator_lr_scheduler"):  # like optimizer: not in checkpoints
