@@ -2,6 +2,15 @@
 
 from sslkit.heads.byol import BYOLPredictionHead, BYOLProjectionHead
 from sslkit.heads.dino import DINOHead
+from sslkit.heads.generative import (
+    ConvDecoder,
+    JointDiscriminator,
+    MLPDecoder,
+    PixelSpace,
+    StageDecoder,
+    TimestepEmbedding,
+    default_decoder_widths,
+)
 from sslkit.heads.joint import (
     BarlowTwinsProjectionHead,
     SimSiamPredictionHead,
@@ -19,19 +28,26 @@ __all__ = [
     "BYOLPredictionHead",
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
+    "ConvDecoder",
     "DINOHead",
     "FrameDecoder",
+    "JointDiscriminator",
+    "MLPDecoder",
     "MoCoV2ProjectionHead",
     "MoCoV3PredictionHead",
     "MoCoV3ProjectionHead",
     "NNCLRPredictionHead",
     "NNCLRProjectionHead",
+    "PixelSpace",
     "ProjectionHead",
     "RowCausalContext",
     "SimCLRProjectionHead",
     "SimSiamPredictionHead",
     "SimSiamProjectionHead",
+    "StageDecoder",
     "SwAVProjectionHead",
     "SwAVPrototypes",
+    "TimestepEmbedding",
     "VICRegProjectionHead",
+    "default_decoder_widths",
 ]

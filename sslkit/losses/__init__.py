@@ -4,6 +4,15 @@ from sslkit.losses.barlow_twins import BarlowTwinsLoss
 from sslkit.losses.byol import BYOLLoss
 from sslkit.losses.cpc import CPCLoss, InfoNCELoss, grid_targets
 from sslkit.losses.dino import DINOLoss
+from sslkit.losses.generative import (
+    ELBOLoss,
+    ELBOTerms,
+    active_units,
+    discriminator_accuracy,
+    discriminator_loss,
+    gaussian_kl,
+    generator_loss,
+)
 from sslkit.losses.domain import CORALLoss, GradientReversal, MMDLoss, grad_reverse
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
 from sslkit.losses.nnclr import NNCLRLoss, nearest_neighbour
@@ -18,6 +27,8 @@ __all__ = [
     "CORALLoss",
     "CPCLoss",
     "DINOLoss",
+    "ELBOLoss",
+    "ELBOTerms",
     "GradientReversal",
     "InfoNCELoss",
     "MMDLoss",
@@ -28,6 +39,11 @@ __all__ = [
     "SimSiamLoss",
     "SwAVLoss",
     "VICRegLoss",
+    "active_units",
+    "discriminator_accuracy",
+    "discriminator_loss",
+    "gaussian_kl",
+    "generator_loss",
     "grad_reverse",
     "grid_targets",
     "nearest_neighbour",

@@ -6,6 +6,7 @@ re-exported here, so ``class_path: sslkit.methods.SimCLR`` works in recipes.
 """
 
 from sslkit.methods.base import SSLMethod, Stage
+from sslkit.methods.generative import DCGAN, DDPM, VAE, Autoencoder, BiGAN, DenoisingAutoencoder
 from sslkit.methods.joint import BYOL, DINO, NNCLR, BarlowTwins, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV, VICReg
 from sslkit.methods.loading import load_method
 from sslkit.methods.sequence import CPC, FutureFrame
@@ -27,10 +28,16 @@ __all__ = [
     "BYOL",
     "CPC",
     "CausalLM",
+    "DCGAN",
+    "DDPM",
     "DINO",
     "FutureFrame",
     "NNCLR",
+    "VAE",
+    "Autoencoder",
     "BarlowTwins",
+    "BiGAN",
+    "DenoisingAutoencoder",
     "MaskedLM",
     "MoCoV2",
     "MoCoV3",
