@@ -9,7 +9,5 @@ from sslkit.callbacks.resume import ResumeState
 from sslkit.callbacks.speed import SpeedMonitor
 from sslkit.callbacks.summary import LinearEvalSummary
 
-__all__ = ["CollapseMonitor", "KNNMonitor", "LinearEvalSummary", "NonFiniteError", "NonFiniteGuard", "OnlineLinearProbe",
-           "ResumeState", "SpeedMonitor", "UnreadableFilesMonitor", "ViewSizeCheck"]
 __all__ = ["CollapseMonitor", "ImageGrid", "KNNMonitor", "LinearEvalSummary", "NonFiniteError", "NonFiniteGuard",
-           "OnlineLinearProbe", "ResumeState", "UnreadableFilesMonitor", "ViewSizeCheck"]
+           "OnlineLinearProbe", "ResumeState", "SpeedMonitor", "UnreadableFilesMonitor", "ViewSizeCheck"]
