@@ -4,6 +4,7 @@ from sslkit.losses.barlow_twins import BarlowTwinsLoss
 from sslkit.losses.byol import BYOLLoss
 from sslkit.losses.dino import DINOLoss
 from sslkit.losses.domain import CORALLoss, GradientReversal, MMDLoss, grad_reverse
+from sslkit.losses.masked import Data2VecLoss, MaskedReconstructionLoss, average_top_k, normalize_patches
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
 from sslkit.losses.nnclr import NNCLRLoss, nearest_neighbour
 from sslkit.losses.ntxent import NTXentLoss
@@ -16,8 +17,10 @@ __all__ = [
     "BarlowTwinsLoss",
     "CORALLoss",
     "DINOLoss",
+    "Data2VecLoss",
     "GradientReversal",
     "MMDLoss",
+    "MaskedReconstructionLoss",
     "MoCoV2Loss",
     "MoCoV3Loss",
     "NNCLRLoss",
@@ -25,6 +28,8 @@ __all__ = [
     "SimSiamLoss",
     "SwAVLoss",
     "VICRegLoss",
+    "average_top_k",
     "grad_reverse",
     "nearest_neighbour",
+    "normalize_patches",
 ]
