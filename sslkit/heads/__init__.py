@@ -10,6 +10,7 @@ from sslkit.heads.joint import (
     SwAVPrototypes,
     VICRegProjectionHead,
 )
+from sslkit.heads.masked import MAEDecoder, PixelShuffleDecoder, sincos_pos_embed
 from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
 from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
@@ -19,11 +20,13 @@ __all__ = [
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
     "DINOHead",
+    "MAEDecoder",
     "MoCoV2ProjectionHead",
     "MoCoV3PredictionHead",
     "MoCoV3ProjectionHead",
     "NNCLRPredictionHead",
     "NNCLRProjectionHead",
+    "PixelShuffleDecoder",
     "ProjectionHead",
     "SimCLRProjectionHead",
     "SimSiamPredictionHead",
@@ -31,4 +34,5 @@ __all__ = [
     "SwAVProjectionHead",
     "SwAVPrototypes",
     "VICRegProjectionHead",
+    "sincos_pos_embed",
 ]

@@ -8,6 +8,7 @@ re-exported here, so ``class_path: sslkit.methods.SimCLR`` works in recipes.
 from sslkit.methods.base import SSLMethod, Stage
 from sslkit.methods.joint import BYOL, DINO, NNCLR, BarlowTwins, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV, VICReg
 from sslkit.methods.loading import load_method
+from sslkit.methods.masked import MAE, Data2Vec, SimMIM
 from sslkit.methods.text import MaskedLM
 
 
@@ -25,13 +26,16 @@ def all_methods() -> list[type[SSLMethod]]:
 __all__ = [
     "BYOL",
     "DINO",
+    "Data2Vec",
     "NNCLR",
     "BarlowTwins",
+    "MAE",
     "MaskedLM",
     "MoCoV2",
     "MoCoV3",
     "SSLMethod",
     "SimCLR",
+    "SimMIM",
     "SimSiam",
     "Stage",
     "SwAV",
