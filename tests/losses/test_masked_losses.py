@@ -20,8 +20,9 @@ def test_visible_predictions_do_not_change_the_loss_masked_ones_do():
     pred, target = torch.randn(4, 16, 12), torch.randn(4, 16, 12)
     mask = torch.zeros(4, 16, dtype=torch.bool)
     mask[:, ::3] = True
-    for loss in (MaskedReconstructionLoss("mse"), MaskedReconstructionLoss("l1"), MaskedReconstructionLoss(norm_pix=True),
-                 Data2VecLoss("smooth_l1", 2.0), Data2VecLoss("mse")):
+    losses = (MaskedReconstructionLoss("mse"), MaskedReconstructionLoss("l1"), MaskedReconstructionLoss(norm_pix=True),
+              Data2VecLoss("smooth_l1", 2.0), Data2VecLoss("mse"))
+    for loss in losses:
         base = loss(pred, target, mask)
         assert loss(torch.where(mask[..., None], pred, pred + 5.0), target, mask).item() == pytest.approx(base.item())
         assert loss(torch.where(mask[..., None], pred + 5.0, pred), target, mask).item() != pytest.approx(base.item())
