@@ -19,6 +19,7 @@ from sslkit.heads.joint import (
     SwAVPrototypes,
     VICRegProjectionHead,
 )
+from sslkit.heads.masked import MAEDecoder, PixelShuffleDecoder, sincos_pos_embed
 from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
 from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
@@ -33,12 +34,14 @@ __all__ = [
     "FrameDecoder",
     "JointDiscriminator",
     "MLPDecoder",
+    "MAEDecoder",
     "MoCoV2ProjectionHead",
     "MoCoV3PredictionHead",
     "MoCoV3ProjectionHead",
     "NNCLRPredictionHead",
     "NNCLRProjectionHead",
     "PixelSpace",
+    "PixelShuffleDecoder",
     "ProjectionHead",
     "RowCausalContext",
     "SimCLRProjectionHead",
@@ -50,4 +53,5 @@ __all__ = [
     "TimestepEmbedding",
     "VICRegProjectionHead",
     "default_decoder_widths",
+    "sincos_pos_embed",
 ]

@@ -14,6 +14,7 @@ from sslkit.losses.generative import (
     generator_loss,
 )
 from sslkit.losses.domain import CORALLoss, GradientReversal, MMDLoss, grad_reverse
+from sslkit.losses.masked import Data2VecLoss, MaskedReconstructionLoss, average_top_k, normalize_patches
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
 from sslkit.losses.nnclr import NNCLRLoss, nearest_neighbour
 from sslkit.losses.ntxent import NTXentLoss
@@ -29,9 +30,11 @@ __all__ = [
     "DINOLoss",
     "ELBOLoss",
     "ELBOTerms",
+    "Data2VecLoss",
     "GradientReversal",
     "InfoNCELoss",
     "MMDLoss",
+    "MaskedReconstructionLoss",
     "MoCoV2Loss",
     "MoCoV3Loss",
     "NNCLRLoss",
@@ -44,7 +47,9 @@ __all__ = [
     "discriminator_loss",
     "gaussian_kl",
     "generator_loss",
+    "average_top_k",
     "grad_reverse",
     "grid_targets",
     "nearest_neighbour",
+    "normalize_patches",
 ]

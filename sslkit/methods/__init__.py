@@ -11,6 +11,8 @@ from sslkit.methods.joint import BYOL, DINO, NNCLR, BarlowTwins, MoCoV2, MoCoV3,
 from sslkit.methods.loading import load_method
 from sslkit.methods.sequence import CPC, FutureFrame
 from sslkit.methods.text import CausalLM, MaskedLM
+from sslkit.methods.masked import MAE, Data2Vec, SimMIM
+from sslkit.methods.text import MaskedLM
 
 
 def all_methods() -> list[type[SSLMethod]]:
@@ -32,17 +34,20 @@ __all__ = [
     "DDPM",
     "DINO",
     "FutureFrame",
+    "Data2Vec",
     "NNCLR",
     "VAE",
     "Autoencoder",
     "BarlowTwins",
     "BiGAN",
     "DenoisingAutoencoder",
+    "MAE",
     "MaskedLM",
     "MoCoV2",
     "MoCoV3",
     "SSLMethod",
     "SimCLR",
+    "SimMIM",
     "SimSiam",
     "Stage",
     "SwAV",
