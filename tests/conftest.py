@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# one intra-op thread: the suite's models are tiny, and on the 2-core machine (shared with DataLoader workers and
+# DDP test processes) a second thread made steps up to 10x slower (measured on a loaded machine: a tiny-ViT step
+# 3.4 s with 2 threads, 0.3 s with 1)
+torch.set_num_threads(1)
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 
