@@ -53,11 +53,24 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
-def run_cli(*args: str) -> None:
-    """Run ``sslkit <args>`` in this process (no 15 s import per call); raises SystemExit on config errors."""
+def run_cli(*args: str, short_errors: bool = False) -> None:
+    """Run ``sslkit <args>`` in this process (no 15 s import per call); raises SystemExit on config errors.
+
+    By default the original exception propagates (``SSLKIT_DEBUG=1``), so tests can match it; with
+    ``short_errors=True`` the CLI prints its one-line message and exits with status 2, as for a user.
+    """
     from sslkit.cli import main
 
-    main(list(args) + ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"])
+    saved = os.environ.get("SSLKIT_DEBUG")
+    if not short_errors:
+        os.environ["SSLKIT_DEBUG"] = "1"
+    try:
+        main(list(args) + ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"])
+    finally:
+        if saved is None:
+            os.environ.pop("SSLKIT_DEBUG", None)
+        else:
+            os.environ["SSLKIT_DEBUG"] = saved
 
 
 def read_metrics(root: Path) -> list[dict[str, str]]:

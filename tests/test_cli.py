@@ -89,7 +89,7 @@ def test_help_lists_every_command(capsys):
 
 def _short_error(capsys, *args: str) -> str:
     with pytest.raises(SystemExit) as info:
-        run_cli(*args)
+        run_cli(*args, short_errors=True)
     assert info.value.code == 2
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("sslkit: error: ")]
