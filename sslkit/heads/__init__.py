@@ -12,6 +12,7 @@ from sslkit.heads.joint import (
 )
 from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
 from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
+from sslkit.heads.pretext import DenseColorHead, PretextClassifier
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
 
 __all__ = [
@@ -19,11 +20,13 @@ __all__ = [
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
     "DINOHead",
+    "DenseColorHead",
     "MoCoV2ProjectionHead",
     "MoCoV3PredictionHead",
     "MoCoV3ProjectionHead",
     "NNCLRPredictionHead",
     "NNCLRProjectionHead",
+    "PretextClassifier",
     "ProjectionHead",
     "SimCLRProjectionHead",
     "SimSiamPredictionHead",

@@ -7,6 +7,7 @@ from sslkit.losses.domain import CORALLoss, GradientReversal, MMDLoss, grad_reve
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
 from sslkit.losses.nnclr import NNCLRLoss, nearest_neighbour
 from sslkit.losses.ntxent import NTXentLoss
+from sslkit.losses.pretext import ColorizationLoss, rebalancing_weights
 from sslkit.losses.simsiam import SimSiamLoss
 from sslkit.losses.swav import SwAVLoss
 from sslkit.losses.vicreg import VICRegLoss
@@ -15,6 +16,7 @@ __all__ = [
     "BYOLLoss",
     "BarlowTwinsLoss",
     "CORALLoss",
+    "ColorizationLoss",
     "DINOLoss",
     "GradientReversal",
     "MMDLoss",
@@ -27,4 +29,5 @@ __all__ = [
     "VICRegLoss",
     "grad_reverse",
     "nearest_neighbour",
+    "rebalancing_weights",
 ]

@@ -8,6 +8,7 @@ re-exported here, so ``class_path: sslkit.methods.SimCLR`` works in recipes.
 from sslkit.methods.base import SSLMethod, Stage
 from sslkit.methods.joint import BYOL, DINO, NNCLR, BarlowTwins, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV, VICReg
 from sslkit.methods.loading import load_method
+from sslkit.methods.pretext import Colorization, Jigsaw, RotNet
 from sslkit.methods.text import MaskedLM
 
 
@@ -27,9 +28,12 @@ __all__ = [
     "DINO",
     "NNCLR",
     "BarlowTwins",
+    "Colorization",
+    "Jigsaw",
     "MaskedLM",
     "MoCoV2",
     "MoCoV3",
+    "RotNet",
     "SSLMethod",
     "SimCLR",
     "SimSiam",
