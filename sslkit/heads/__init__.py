@@ -22,6 +22,7 @@ from sslkit.heads.joint import (
 from sslkit.heads.masked import MAEDecoder, PixelShuffleDecoder, sincos_pos_embed
 from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
 from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
+from sslkit.heads.pretext import DenseColorHead, PretextClassifier
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
 from sslkit.heads.sequence import FrameDecoder, RowCausalContext
 
@@ -35,6 +36,7 @@ __all__ = [
     "JointDiscriminator",
     "MLPDecoder",
     "MAEDecoder",
+    "DenseColorHead",
     "MoCoV2ProjectionHead",
     "MoCoV3PredictionHead",
     "MoCoV3ProjectionHead",
@@ -42,6 +44,7 @@ __all__ = [
     "NNCLRProjectionHead",
     "PixelSpace",
     "PixelShuffleDecoder",
+    "PretextClassifier",
     "ProjectionHead",
     "RowCausalContext",
     "SimCLRProjectionHead",

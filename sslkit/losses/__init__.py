@@ -18,6 +18,7 @@ from sslkit.losses.masked import Data2VecLoss, MaskedReconstructionLoss, average
 from sslkit.losses.moco import MoCoV2Loss, MoCoV3Loss
 from sslkit.losses.nnclr import NNCLRLoss, nearest_neighbour
 from sslkit.losses.ntxent import NTXentLoss
+from sslkit.losses.pretext import ColorizationLoss, rebalancing_weights
 from sslkit.losses.simsiam import SimSiamLoss
 from sslkit.losses.swav import SwAVLoss
 from sslkit.losses.vicreg import VICRegLoss
@@ -27,6 +28,7 @@ __all__ = [
     "BarlowTwinsLoss",
     "CORALLoss",
     "CPCLoss",
+    "ColorizationLoss",
     "DINOLoss",
     "ELBOLoss",
     "ELBOTerms",
@@ -52,4 +54,5 @@ __all__ = [
     "grid_targets",
     "nearest_neighbour",
     "normalize_patches",
+    "rebalancing_weights",
 ]

@@ -12,6 +12,7 @@ from sslkit.methods.loading import load_method
 from sslkit.methods.sequence import CPC, FutureFrame
 from sslkit.methods.text import CausalLM, MaskedLM
 from sslkit.methods.masked import MAE, Data2Vec, SimMIM
+from sslkit.methods.pretext import Colorization, Jigsaw, RotNet
 from sslkit.methods.text import MaskedLM
 
 
@@ -42,9 +43,12 @@ __all__ = [
     "BiGAN",
     "DenoisingAutoencoder",
     "MAE",
+    "Colorization",
+    "Jigsaw",
     "MaskedLM",
     "MoCoV2",
     "MoCoV3",
+    "RotNet",
     "SSLMethod",
     "SimCLR",
     "SimMIM",
