@@ -75,7 +75,8 @@ class ConvDecoder(nn.Module):
         start_size: side of the first map.
     """
 
-    def __init__(self, in_dim: int, out_chans: int, image_size: int, widths: Sequence[int], start_size: int = 4) -> None:
+    def __init__(self, in_dim: int, out_chans: int, image_size: int, widths: Sequence[int],
+                 start_size: int = 4) -> None:
         super().__init__()
         if not widths or start_size * 2 ** (len(widths) - 1) != image_size:
             raise ValueError(f"ConvDecoder: image_size={image_size} needs start_size * 2 ** (len(widths) - 1); "

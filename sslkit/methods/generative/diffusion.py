@@ -52,8 +52,9 @@ class DDPM(SSLMethod):
     num_views = (1, 1)
 
     def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, in_chans: int = 3,
-                 time_embed_dim: int = 128, decoder_width: int = 64, embed_t: int | None = 10, embed_noise_seed: int = 0,
-                 preview: Literal["denoise", "sample"] = "denoise", preview_t: int = 250, **kwargs) -> None:
+                 time_embed_dim: int = 128, decoder_width: int = 64, embed_t: int | None = 10,
+                 embed_noise_seed: int = 0, preview: Literal["denoise", "sample"] = "denoise", preview_t: int = 250,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         for name, t in (("embed_t", embed_t), ("preview_t", preview_t)):
             if t is not None and not 0 <= t < num_timesteps:

@@ -24,8 +24,8 @@ class GANGenerator(nn.Module):
                  pixels: nn.Module | None) -> None:
         super().__init__()
         start = min(4, image_size)
-        self.net = ConvDecoder(latent_dim, in_chans, image_size, widths or default_decoder_widths(image_size, 256, start),
-                               start_size=start)
+        widths = widths or default_decoder_widths(image_size, 256, start)
+        self.net = ConvDecoder(latent_dim, in_chans, image_size, widths, start_size=start)
         self.pixels, self.latent_dim = pixels, latent_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
