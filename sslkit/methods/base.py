@@ -103,7 +103,9 @@ class SSLMethod(L.LightningModule):
         embed_stage: int | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.save_hyperparameters()  # every subclass's arguments, then again without optimizers and schedulers
+        self.save_hyperparameters(ignore=[k for k, v in self.hparams.items()  # (any stage's): code, not settings
+                                          if callable(v) or k.endswith(("optimizer", "lr_scheduler"))])
         self.backbone_name = backbone
         self.backbone_kwargs = dict(backbone_kwargs or {})
         self.backbone = self.build_backbone()
@@ -126,6 +128,17 @@ class SSLMethod(L.LightningModule):
     def build_backbone(self) -> nn.Module:
         """A new backbone as configured, before any training (used for baselines)."""
         return create_backbone(self.backbone_name, **self.backbone_kwargs)
+
+    def initial_copy(self) -> SSLMethod:
+        """The same method built afresh from its hyperparameters: the "at initialisation" baseline.
+
+        Every module is new (backbone and any head that :meth:`embed` reads, such
+        as a VAE's posterior or a diffusion model's conditioning), with random
+        weights, or the starting weights when the method loads pretrained ones.
+        Seed the global RNG first for a reproducible copy.
+        """
+        hparams = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        return type(self)(**hparams)
 
     def embed(self, x: Any) -> torch.Tensor:
         """Features used for evaluation and transfer: ``(B, num_features)``."""

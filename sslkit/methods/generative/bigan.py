@@ -60,8 +60,6 @@ class BiGAN(SSLMethod):
         self.discriminator = JointDiscriminator(self.build_backbone(), latent_dim, disc_hidden_dim, disc_dropout)
         self.discriminator_optimizer = discriminator_optimizer
         self.discriminator_lr_scheduler = discriminator_lr_scheduler
-        for name in ("discriminator_optimizer", "discriminator_lr_scheduler"):  # like optimizer: not in checkpoints
-            self.hparams.pop(name, None)
 
     def optimizer_stages(self) -> list[Stage]:
         return [Stage("discriminator", [self.discriminator], self.discriminator_optimizer,
