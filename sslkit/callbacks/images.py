@@ -74,7 +74,7 @@ class ImageGrid(L.Callback):
             return
         from torchvision.utils import save_image
 
-        grid = self.grid(x.cpu(), out.detach().cpu(), dm.mean, dm.std, getattr(pl_module, "preview_reconstructs", True))
+        grid = self.grid(x.cpu(), out.detach().cpu(), dm.mean, dm.std, pl_module.preview_reconstructs)
         path = Path(trainer.default_root_dir) / "images" / f"{trainer.current_epoch}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)

@@ -91,6 +91,9 @@ class SSLMethod(L.LightningModule):
 
     inputs: ClassVar[Literal["views", "tokens"]] = "views"
     num_views: tuple[int, int | None] = (2, 2)
+    #: whether :meth:`preview_images` returns reconstructions of its inputs (shown under the
+    #: originals by :class:`~sslkit.callbacks.ImageGrid`) rather than samples.
+    preview_reconstructs: bool = True
 
     def __init__(
         self,

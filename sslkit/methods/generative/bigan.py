@@ -46,7 +46,6 @@ class BiGAN(SSLMethod):
     """
 
     num_views = (1, 1)
-    preview_reconstructs = True
 
     def __init__(self, latent_dim: int = 64, image_size: int = 32, in_chans: int = 3,
                  generator_widths: list[int] | None = None, disc_hidden_dim: int = 256, disc_dropout: float = 0.0,
