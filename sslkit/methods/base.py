@@ -94,6 +94,8 @@ class SSLMethod(L.LightningModule):
     #: whether :meth:`preview_images` returns reconstructions of its inputs (shown under the
     #: originals by :class:`~sslkit.callbacks.ImageGrid`) rather than samples.
     preview_reconstructs: bool = True
+    #: what the view-count error tells the user to change (methods whose views are not augmentations say their own).
+    views_fix: str = "set num_views in data.init_args.views accordingly"
 
     def __init__(
         self,
@@ -190,7 +192,7 @@ class SSLMethod(L.LightningModule):
             return
         want = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
         raise ValueError(f"{type(self).__name__} needs {want} view(s) per image, the DataModule gives {len(views)}; "
-                         f"set num_views in data.init_args.views accordingly")
+                         f"{self.views_fix}")
 
     def momentum_encoders(self) -> list[tuple[str, MomentumEncoder]]:
         """Every :class:`~sslkit.utils.MomentumEncoder` of the method, by attribute name."""

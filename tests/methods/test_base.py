@@ -71,6 +71,11 @@ def test_view_count_is_checked_with_the_fix():
     multi_crop.check_views([torch.randn(1)] * 6)
     with pytest.raises(ValueError, match="at least 2"):
         multi_crop.check_views([torch.randn(1)])
+    from sslkit.methods import FutureFrame  # frames, not augmentations: the fix names the clip DataModule
+
+    clips = FutureFrame(backbone="tiny_cnn", backbone_kwargs={"widths": [4, 8]}, context_frames=2, horizon=1)
+    with pytest.raises(ValueError, match=r"at least 3 view.*MovingDigitsDataModule.*num_frames >= context_frames"):
+        clips.check_views([torch.randn(1)] * 2)
 
 
 class TwoPlayers(SSLMethod):
