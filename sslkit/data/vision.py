@@ -230,7 +230,8 @@ class ImageFolderDataModule(ImageDataModule):
     ``bad_files``: ``stop`` raises :class:`~sslkit.data.readable.UnreadableImageError`
     naming the file; ``replace`` warns with the path and uses the next readable
     image of the same class and split instead (batch shapes stay fixed, so DDP
-    processes stay in step). :meth:`unreadable_files` lists the files found so far;
+    processes stay in step), and stops naming the class when none of its files
+    in the split is readable. :meth:`unreadable_files` lists the files found so far;
     :class:`~sslkit.callbacks.UnreadableFilesMonitor` logs their number as
     ``data/unreadable_files``.
 
@@ -304,7 +305,8 @@ class ImageFolderDataModule(ImageDataModule):
             idx = idx[keep]
         out["train"] = (Subset(data, idx.tolist()), labels[idx])
         # after the carving, so that a replacement always comes from the same split
-        return {name: (ReadableImages(ds, _file_paths(ds), y, self.bad_files), y) for name, (ds, y) in out.items()}
+        return {name: (ReadableImages(ds, _file_paths(ds), y, self.bad_files, self.classes or None), y)
+                for name, (ds, y) in out.items()}
 
     def _readable(self) -> list[ReadableImages]:
         return [self.splits()[name][0] for name in ("train", "val", "test")]

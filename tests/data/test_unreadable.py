@@ -95,30 +95,50 @@ def test_replace_returns_a_readable_image_of_the_same_class(folders):
             assert img.size == (SIZE, SIZE) and y == 0
 
 
-def test_replace_falls_back_to_other_classes_and_raises_when_nothing_is_readable(tmp_path):
+class _Files(torch.utils.data.Dataset):
+    def __init__(self, paths, labels):
+        self.paths, self.labels = paths, labels
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        from torchvision.datasets.folder import default_loader
+
+        return default_loader(str(self.paths[i])), self.labels[i]
+
+
+def test_replace_stops_naming_a_class_with_no_readable_file_left(tmp_path):
+    """Never another class's image: that would train on a wrong label (the old fallback did)."""
     good, broken = tmp_path / "good.png", tmp_path / "broken.jpg"
     good.write_bytes(_png())
     broken.write_text("no")
-    from torchvision.datasets.folder import default_loader
-
-    class Files(torch.utils.data.Dataset):
-        def __init__(self, paths):
-            self.paths = paths
-
-        def __len__(self):
-            return len(self.paths)
-
-        def __getitem__(self, i):
-            return default_loader(str(self.paths[i])), [0, 1][i]
-
-    ds = ReadableImages(Files([broken, good]), [broken, good], [0, 1], "replace")
-    with pytest.warns(UserWarning):
-        assert ds[0][1] == 1  # class 0 has no readable file: any readable one
-    ds = ReadableImages(Files([broken]), [broken], [0], "replace")
+    ds = ReadableImages(_Files([broken, good], [0, 1]), [broken, good], [0, 1], "replace", class_names=["cat", "dog"])
+    with pytest.warns(UserWarning), pytest.raises(UnreadableImageError) as exc:
+        ds[0]
+    message = str(exc.value)
+    assert "class 'cat' (label 0)" in message and str(broken) in message
+    assert "Add readable images of this class or remove its folder" in message
+    assert ds[1][1] == 1  # the readable class is unaffected
+    unlabelled = ReadableImages(_Files([broken, good], [-1, -1]), [broken, good], [-1, -1], "replace")
+    with pytest.warns(UserWarning, match="replaced by the next readable image$"):
+        assert unlabelled[0][1] == -1
+    assert np.array_equal(np.asarray(unlabelled[0][0]), np.asarray(unlabelled[1][0]))
+    ds = ReadableImages(_Files([broken], [-1]), [broken], [-1], "replace")
     with pytest.warns(UserWarning), pytest.raises(UnreadableImageError, match="no readable image file"):
         ds[0]
     with pytest.raises(ValueError, match="bad_files must be one of"):
         ImageFolderDataModule(root=str(tmp_path), bad_files="skip")
+
+
+def test_folder_class_with_only_bad_files_is_named(tmp_path):
+    for split in ("train", "val", "test"):
+        make_folder(tmp_path / split, per_class=2)
+    for f in (tmp_path / "train" / "class_1").iterdir():
+        f.write_text("not an image")
+    train, _ = datamodule(tmp_path, "replace").splits()["train"]
+    with pytest.warns(UserWarning), pytest.raises(UnreadableImageError, match=r"class 'class_1' \(label 1\)"):
+        train[2]
 
 
 def test_unlabelled_folder_is_covered(folders):
