@@ -18,6 +18,10 @@ model returns a loss, which sslkit's feature backbones never do:
 (:class:`~sslkit.transfer.TransferClassifier` adds it), and :func:`adalora_step`
 runs the rank re-allocation after each optimizer step.
 
+:func:`merge_adapters` folds ``lora`` / ``ia3`` / ``adalora`` adapters into the
+weights and removes them, giving back the plain registry backbone (what
+``sslkit export`` writes for a checkpoint trained with adapters).
+
 The classification head is never inside the peft model: it stays a separate,
 fully trainable module of :class:`~sslkit.transfer.TransferClassifier` (so it is
 trained and saved without ``modules_to_save``).
@@ -30,6 +34,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+MERGEABLE: tuple[str, ...] = ("lora", "ia3", "adalora")  # prefix / prompt tuning add tokens, not weights
 AdapterName = Literal["lora", "ia3", "adalora", "prefix_tuning", "prompt_tuning"]
 ADAPTERS: tuple[str, ...] = ("lora", "ia3", "adalora", "prefix_tuning", "prompt_tuning")
 _INJECTABLE = ("lora", "ia3")
@@ -145,3 +150,39 @@ def adalora_orth_regulariser(backbone: nn.Module) -> torch.Tensor | None:
             term = weight * torch.stack(norms).mean()
             total = term if total is None else total + term
     return total
+
+
+def merge_adapters(backbone: nn.Module) -> nn.Module:
+    """Fold every peft adapter in ``backbone`` into its layer's weights and remove the adapters.
+
+    A ``PeftModel`` inside the backbone (adapters on a Hugging Face model) is
+    replaced by ``merge_and_unload()``; each injected adapter layer is merged and
+    replaced by its base layer. The result has the plain backbone's structure and
+    state-dict keys and computes what the adapted backbone computed.
+
+    Args:
+        backbone: a backbone with ``lora``, ``ia3`` or ``adalora`` adapters (see :func:`apply_adapter`).
+
+    Returns:
+        The plain backbone (the same object unless ``backbone`` itself is a ``PeftModel``).
+    """
+    from peft import PeftModel
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    def replace(name: str, module: nn.Module) -> None:
+        parent_name, _, attr = name.rpartition(".")
+        setattr(backbone.get_submodule(parent_name) if parent_name else backbone, attr, module)
+
+    if isinstance(backbone, PeftModel):
+        return backbone.merge_and_unload(safe_merge=True)
+    for name, m in list(backbone.named_modules()):
+        if isinstance(m, PeftModel):
+            if m.peft_config[m.active_adapter].is_prompt_learning:
+                raise ValueError(f"{m.peft_config[m.active_adapter].peft_type} adds virtual tokens, which cannot be "
+                                 f"folded into the backbone's weights; only {', '.join(MERGEABLE)} adapters merge")
+            replace(name, m.merge_and_unload(safe_merge=True))
+    for name, m in list(backbone.named_modules()):
+        if isinstance(m, BaseTunerLayer):
+            m.merge(safe_merge=True)
+            replace(name, m.get_base_layer())
+    return backbone

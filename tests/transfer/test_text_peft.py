@@ -1,5 +1,6 @@
 """PEFT on a text backbone: a tiny BERT (hidden 32, 2 layers, built from a config, no download)."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -111,3 +112,29 @@ def test_adalora_training_loss_includes_the_orthogonality_regulariser():
     torch.testing.assert_close(loss, nn.functional.cross_entropy(model(x), y) + reg)
     loss.backward()  # the regulariser's gradient reaches the adapter matrices
     assert all(p.grad is not None for n, p in model.named_parameters() if "lora_A" in n)
+
+
+@pytest.mark.parametrize("strategy,adapter_kwargs", [
+    ("lora", {"r": 4, "target_modules": ["query", "value"]}),  # injected into the backbone's layers
+    ("lora", {"r": 4}),  # peft's default targets: the BertModel is wrapped in a PeftModel
+    ("adalora", {"init_r": 4, "target_r": 2, "target_modules": ["query", "value"], "total_step": 10}),
+])
+def test_export_merges_adapters_of_a_text_backbone(tmp_path, strategy, adapter_kwargs):
+    from tests.transfer.test_export import adapted_checkpoint, export_and_compare
+
+    ckpt = tmp_path / "adapted.ckpt"
+    model = adapted_checkpoint(ckpt, backbone="test_tiny_bert", strategy=strategy, adapter_kwargs=adapter_kwargs)
+    x, _ = _batch()
+    x["attention_mask"][:, 7:] = 0  # padding too
+    export_and_compare(tmp_path, model, ckpt, x, "test_tiny_bert", {})
+
+
+def test_export_refuses_prompt_learning_with_the_reason(tmp_path, monkeypatch):
+    from sslkit.cli import main
+    from tests.transfer.test_export import adapted_checkpoint
+
+    monkeypatch.setenv("SSLKIT_DEBUG", "1")
+    ckpt = tmp_path / "prefix.ckpt"
+    adapted_checkpoint(ckpt, backbone="test_tiny_bert", strategy="prefix_tuning", adapter_kwargs={"num_virtual_tokens": 3})
+    with pytest.raises(ValueError, match="virtual tokens that cannot be folded"):
+        main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "b.safetensors")])
