@@ -13,7 +13,11 @@ NaN/Inf), :class:`~sslkit.callbacks.CollapseMonitor`,
 (RNG states, W&B run id and package versions in checkpoints; ``versions.json``)
 and :class:`~sslkit.callbacks.UnreadableFilesMonitor` (logs ``data/unreadable_files``
 for DataModules that replace unreadable image files, e.g. ImageFolder with
-``bad_files: replace``).
+``bad_files: replace``), and the dashboard panels
+:class:`~sslkit.callbacks.ViewsGrid`, :class:`~sslkit.callbacks.EmbeddingMap` and
+:class:`~sslkit.callbacks.RetrievalGrid` (``--dashboard false`` to leave them out).
+After fit it writes ``<default_root_dir>/report.html`` (``--report false`` to skip;
+docs/dashboards.md).
 
 Checkpoints load with ``weights_only=True`` (``--weights_only false`` to trust
 a file). ``--ckpt_path last`` resumes exactly (see docs/reliability.md) and
