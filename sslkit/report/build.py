@@ -122,7 +122,8 @@ def context(runs: list[Run], title: str) -> dict[str, Any]:
         "columns": [h for h, _ in COLUMNS],
         "table": [[cell(r) for _, cell in COLUMNS] for r in fit_runs],
         "summary_plot": plots.summary_bars(fit_runs),
-        "curves": [(t, plots.curves(fit_runs, cols, t)) for t, cols in groups],
+        "curves": [(t, plots.lr_curves(fit_runs, cols) if t == "Learning rate" else plots.curves(fit_runs, cols, t))
+                   for t, cols in groups],
         "per_run": [{
             "run": r,
             "summary": summary_rows(r),

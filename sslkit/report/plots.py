@@ -103,6 +103,31 @@ def curves(runs: list[Run], columns: list[str], title: str) -> str:
     return _save(fig)
 
 
+def lr_curves(runs: list[Run], columns: list[str]) -> str:
+    """Every learning-rate column in one plot: one line per run and distinct schedule (identical param groups drawn once)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 3.2))
+    for i, run in enumerate(runs):
+        drawn: list[list[tuple[float, float]]] = []
+        for column in columns:
+            s = run.series(column)
+            if not s or s in drawn:
+                continue
+            drawn.append(s)
+            xs, ys = zip(*s)
+            label = f"{run.name}: {column}" if len(runs) > 1 else column
+            ax.plot(xs, ys, marker="o" if len(s) <= 30 else None, ms=3, lw=1.3, color=f"C{i % 10}",
+                    ls=["-", "--", ":", "-."][(len(drawn) - 1) % 4], label=label)
+    ax.set_xlabel("step", fontsize=8)
+    ax.set_ylabel("learning rate", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle("Learning rate (param groups with the same schedule drawn once)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig)
+
+
 def summary_bars(runs: list[Run]) -> str | None:
     """Linear accuracy of the SSL backbone vs. its initialisation (summary.json), one pair of bars per run."""
     have = [r for r in runs if r.summary and "linear_acc_ssl" in r.summary]
