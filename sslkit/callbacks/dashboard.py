@@ -29,7 +29,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from sslkit.callbacks.images import log_image_file, log_to_wandb, save_png, unnormalize, wandb_loggers
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
@@ -97,9 +97,14 @@ class ViewsGrid(L.Callback):
             return
         mean, std = _stats(trainer)
         n = min(self.num_images, min(v.shape[0] for v in views))
-        path = save_png(self.grid([v[:n] for v in views], mean, std), Path(trainer.default_root_dir) / DASHBOARD_DIR / "views.png")
+        try:
+            grid = self.grid([v[:n] for v in views], mean, std)
+            path = save_png(grid, Path(trainer.default_root_dir) / DASHBOARD_DIR / "views.png")
+            log_image_file(trainer, "dash/views", path)
+        except Exception as err:  # noqa: BLE001  (a panel never stops a run)
+            rank_zero_warn(f"ViewsGrid: no views grid ({type(err).__name__}: {err})")
+            return
         self.last_path = path
-        log_image_file(trainer, "dash/views", path)
 
     def state_dict(self) -> dict[str, Any]:
         return {"done": self.done}
@@ -138,13 +143,19 @@ class _EveryNValidations(L.Callback):
         self.validations += 1
         self._epoch = trainer.current_epoch
         if self.validations % self.every_n_validations == 0 and self.ready():
-            self.make(trainer, pl_module)
-            self._made_at = self.validations
+            self._make(trainer, pl_module)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and self.validations and self._made_at != self.validations and self.ready():
-            self.make(trainer, pl_module)  # the last validation's panel, whatever every_n_validations
-            self._made_at = self.validations
+            self._make(trainer, pl_module)  # the last validation's panel, whatever every_n_validations
+
+    def _make(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """:meth:`make`, with a warning instead of an error: a panel never stops a run."""
+        self._made_at = self.validations
+        try:
+            self.make(trainer, pl_module)
+        except Exception as err:  # noqa: BLE001
+            rank_zero_warn(f"{type(self).__name__}: no panel at epoch {self._epoch} ({type(err).__name__}: {err})")
 
     def state_dict(self) -> dict[str, Any]:
         return {"validations": self.validations}
@@ -217,6 +228,7 @@ class EmbeddingMap(_EveryNValidations):
         self._feats: list[torch.Tensor] = []
         self._labels: list[torch.Tensor] = []
         self._count = 0
+        self._told = False  # the t-SNE fallback's info line is shown once
         self.last_path: Path | None = None
 
     def resolved_method(self, n: int) -> str:
@@ -227,7 +239,7 @@ class EmbeddingMap(_EveryNValidations):
             return "tsne"
         if umap_available():
             return "umap"
-        if not getattr(self, "_told", False):
+        if not self._told:
             rank_zero_info("EmbeddingMap: umap-learn is not installed, using scikit-learn's t-SNE "
                            "(pip install umap-learn for UMAP)")
             self._told = True

@@ -147,6 +147,16 @@ def test_umap_reduction_keeps_clusters_apart():
     assert xy.shape == (60, 2) and within < min(np.linalg.norm(centres[a] - centres[b]) for a in range(3) for b in range(a))
 
 
+def test_a_failing_panel_warns_and_the_run_goes_on(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no memory")
+
+    monkeypatch.setattr(dashboard, "reduce_2d", broken)
+    feats, labels = _clusters(20)
+    with pytest.warns(UserWarning, match="EmbeddingMap: no panel at epoch 3 .*no memory"):
+        _validate(EmbeddingMap(every_n_validations=1), fake_trainer(tmp_path), feats, labels)
+
+
 def test_embedding_map_does_nothing_in_the_sanity_check(tmp_path):
     feats, labels = _clusters(20)
     cb = EmbeddingMap(every_n_validations=1, method="pca")
