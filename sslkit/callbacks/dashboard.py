@@ -35,6 +35,7 @@ from sslkit.callbacks.images import log_image_file, log_to_wandb, save_png, unno
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
 
 DASHBOARD_DIR = "dashboard"
+GREEN, RED = (0.1, 0.7, 0.2), (0.85, 0.1, 0.1)  # retrieval frames: same label as the query, different label
 
 
 def _auto_upscale(size: int, target: int = 48) -> int:
@@ -397,7 +398,8 @@ class RetrievalGrid(_EveryNValidations):
                 ds_index = order[j]
                 img = bank.dataset[ds_index][0].unsqueeze(0)
                 same = int(bank_labels[j]) == int(q_labels[qi]) and int(q_labels[qi]) >= 0
-                tiles.append(_frame(unnormalize(img, mean, std, up)[0], (0.1, 0.7, 0.2) if same else (0.85, 0.1, 0.1), border))
+                color = GREEN if same else RED
+                tiles.append(_frame(unnormalize(img, mean, std, up)[0], color, border))
                 rows.append([qi, int(q_labels[qi]), rank + 1, ds_index, int(bank_labels[j]), f"{sim:.4f}"])
         grid = make_grid(torch.stack(tiles), nrow=idx.shape[1] + 1, padding=2, pad_value=1.0)
         folder = Path(trainer.default_root_dir) / DASHBOARD_DIR / "retrieval"
@@ -414,7 +416,8 @@ def _frame(img: torch.Tensor, color: tuple[float, float, float], width: int) -> 
     """``img`` ``(C, H, W)`` (grey images become RGB) with a coloured border of ``width`` pixels."""
     if img.shape[0] == 1:
         img = img.expand(3, -1, -1)
-    out = torch.tensor(color, dtype=img.dtype).view(3, 1, 1).expand(3, img.shape[1] + 2 * width, img.shape[2] + 2 * width).clone()
+    h, w = img.shape[1] + 2 * width, img.shape[2] + 2 * width
+    out = torch.tensor(color, dtype=img.dtype).view(3, 1, 1).expand(3, h, w).clone()
     out[:, width:-width, width:-width] = img[:3]
     return out
 

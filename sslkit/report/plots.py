@@ -140,7 +140,8 @@ def summary_bars(runs: list[Run]) -> str | None:
     init = [100 * r.summary.get("linear_acc_init", float("nan")) for r in have]
     ax.bar([x - 0.2 for x in xs], init, 0.4, label="initialisation", color="0.7")
     ax.bar([x + 0.2 for x in xs], ssl, 0.4, label="self-supervised", color="C0")
-    ax.set_xticks(list(xs), [r.name for r in have], rotation=20 if len(have) > 3 else 0, fontsize=8, ha="right" if len(have) > 3 else "center")
+    tilt = len(have) > 3
+    ax.set_xticks(list(xs), [r.name for r in have], rotation=20 if tilt else 0, fontsize=8, ha="right" if tilt else "center")
     ax.set_ylabel("test accuracy (%)", fontsize=8)
     ax.set_title("Frozen backbone + logistic regression (summary.json)", fontsize=9)
     ax.legend(fontsize=8)

@@ -159,7 +159,7 @@ def load_run(path: str | Path) -> Run:
     sweeps = find_sweeps(root)
     if not files and not sweeps:
         raise ValueError(f"{root} is not an sslkit run directory: it has no csv/version_*/metrics.csv (nor a "
-                         "label-efficiency results.csv); pass the --trainer.default_root_dir of a sslkit fit run "
+                         "label-efficiency results.csv); pass the --trainer.default_root_dir of an sslkit fit run "
                          "that logged with the CSV logger (the default)")
     run = Run(root, root.resolve().name, read_metrics(files), label_efficiency=sweeps)
     if (root / "summary.json").is_file():
