@@ -99,7 +99,8 @@ def run_recipe(recipe: Path, epochs: int, root: Path) -> list[dict[str, Any]]:
 
 
 def table(results: dict[str, list[dict[str, Any]]]) -> str:
-    lines = ["| recipe | epoch | step | probe/linear_acc | offline logistic | diff (points) | knn/acc | probe fit (s) |",
+    lines = ["| recipe | epoch | step | probe/linear_acc | offline logistic | diff (points) | knn/acc "
+             "| probe fit (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
         if not rows:

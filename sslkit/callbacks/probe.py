@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
+from torch.nn.utils import skip_init
 from torchmetrics.utilities.distributed import gather_all_tensors
 
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
@@ -52,8 +53,11 @@ def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
                          f"and {tuple(labels.shape)}")
     if num_classes < 2 or l2 <= 0 or max_iter < 1 or tol <= 0:
         raise ValueError("fit_logistic needs num_classes >= 2, l2 > 0, max_iter >= 1 and tol > 0")
-    with torch.enable_grad(), torch.autocast(device_type=features.device.type, enabled=False):
+    # callable from Lightning's evaluation hooks, which may run under inference mode and autocast
+    no_autocast = torch.autocast(device_type=features.device.type, enabled=False)
+    with torch.inference_mode(False), torch.enable_grad(), no_autocast:
         x = features.detach().float()
+        x, labels = (t.clone() if t.is_inference() else t for t in (x, labels))  # inference tensors refuse autograd
         mean = x.mean(dim=0)
         std = x.std(dim=0, unbiased=False)
         std = torch.where(std > 1e-6 * mean.abs().clamp_min(1.0), std, torch.ones_like(std))
@@ -73,7 +77,7 @@ def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
         opt.step(closure)
         with torch.no_grad():
             ce = float(F.cross_entropy(z @ weight.T + bias, labels))
-            probe = nn.Linear(x.shape[1], num_classes, device=x.device)
+            probe = skip_init(nn.Linear, x.shape[1], num_classes, device=x.device)  # draws no random numbers
             probe.weight.copy_(weight / std)
             probe.bias.copy_(bias - probe.weight @ mean)
     return probe.requires_grad_(False), ce
@@ -162,7 +166,7 @@ class OnlineLinearProbe(L.Callback):
         if fitted is None:
             return None
         weight = fitted["weight"].to(bank[0].device)
-        self.probe = nn.Linear(weight.shape[1], weight.shape[0], device=weight.device).requires_grad_(False)
+        self.probe = skip_init(nn.Linear, weight.shape[1], weight.shape[0], device=weight.device).requires_grad_(False)
         self.probe.load_state_dict({"weight": weight, "bias": fitted["bias"].to(weight.device)})
         return fitted["loss"]
 
@@ -194,7 +198,7 @@ class OnlineLinearProbe(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict.get("probe"):
             w = state_dict["probe"]["weight"]
-            self.probe = nn.Linear(w.shape[1], w.shape[0]).requires_grad_(False)
+            self.probe = skip_init(nn.Linear, w.shape[1], w.shape[0]).requires_grad_(False)
             self.probe.load_state_dict(state_dict["probe"])
 
 

@@ -59,6 +59,18 @@ def test_fit_logistic_closed_form_two_symmetric_points():
     assert (logits[0, 1] - logits[0, 0]).abs().item() < 1e-4
 
 
+def test_fit_logistic_under_inference_mode_and_autocast():
+    """Lightning may call evaluation hooks under inference mode (and bf16 autocast): same fit as outside."""
+    from sslkit.callbacks.probe import fit_logistic
+
+    x, y = _blobs()
+    ref, _ = fit_logistic(x, y, 3)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        probe, _ = fit_logistic(x.clone(), y.clone(), 3)
+    assert probe.weight.dtype == torch.float32
+    torch.testing.assert_close(probe.weight, ref.weight, rtol=0, atol=0)
+
+
 def test_fit_logistic_keeps_constant_features_finite():
     from sslkit.callbacks.probe import fit_logistic
 
@@ -88,7 +100,8 @@ class _Module:
     """The slice of a LightningModule the callback touches."""
 
     def __init__(self, num_classes: int, num_features: int) -> None:
-        self.num_classes, self.num_features, self.device, self.logged = num_classes, num_features, torch.device("cpu"), {}
+        self.num_classes, self.num_features = num_classes, num_features
+        self.device, self.logged = torch.device("cpu"), {}
 
     def log(self, name: str, value, **kwargs) -> None:
         self.logged[name] = float(value)
@@ -143,6 +156,19 @@ def test_callback_refits_from_scratch_each_validation():
     _validate(reused, module, (x[:300], y[:300]), (x[300:], y[300:]))
     _validate(fresh, module, (x[:300], y[:300]), (x[300:], y[300:]))
     torch.testing.assert_close(reused.probe.weight, fresh.probe.weight, rtol=0, atol=0)
+
+
+def test_callback_draws_no_random_numbers():
+    """A validation must not shift the training run's random stream (augmentations after it stay the same)."""
+    from sslkit.callbacks import OnlineLinearProbe
+
+    x, y = _blobs(n=400)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    cb = OnlineLinearProbe()
+    _validate(cb, _Module(3, x.shape[1]), (x[:300], y[:300]), (x[300:], y[300:]))
+    cb.load_state_dict(cb.state_dict())
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_callback_is_off_without_classes():
