@@ -359,7 +359,8 @@ class RetrievalGrid(_EveryNValidations):
     def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         if (trainer.sanity_checking or not trainer.is_global_zero or not isinstance(outputs, dict)
-                or "features" not in outputs or not isinstance(batch, (list, tuple))):
+                or "features" not in outputs or not isinstance(batch, (list, tuple))
+                or not (isinstance(batch[0], torch.Tensor) and batch[0].ndim == 4)):  # images only (not token batches)
             return
         feats = F.normalize(outputs["features"].detach().float(), dim=1).cpu()
         labels = outputs.get("labels", torch.full((feats.shape[0],), -1)).cpu()

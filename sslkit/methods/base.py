@@ -53,10 +53,9 @@ class SSLMethod(L.LightningModule):
 
     What it returns: a dict with ``loss`` (the scalar to minimise) and any named
     terms (``recon``, ``kl``, ...), each logged as ``train/<term>``. Optional
-    ``features`` ``(B, D)`` and ``labels`` ``(B,)`` are the step outputs the
-    evaluation callbacks train on; without them (or with ``embed_stage`` set) the
-    base embeds the first view with the backbone in eval mode, without gradients
-    (what evaluation sees).
+    ``features`` ``(B, D)`` (detached) and ``labels`` ``(B,)`` pass through as step
+    outputs for user callbacks; the evaluation callbacks read validation outputs
+    only, so the base never spends a forward pass making training features.
 
     Several optimizers: override :meth:`optimizer_stages` to return one
     :class:`Stage` per optimizer; ``training_loss(inputs, stage=name)`` is then
@@ -69,8 +68,9 @@ class SSLMethod(L.LightningModule):
 
     Step outputs (the callback contract):
 
-    * ``training_step`` returns ``{"loss", "features", "labels"}`` (``features``
-      detached; ``labels`` ``-1`` = unlabelled).
+    * ``training_step`` returns ``{"loss", "labels"}`` (``labels`` ``-1`` =
+      unlabelled), plus ``features`` when the method returned them (and reads the
+      final features, no ``embed_stage``).
     * ``validation_step`` / ``test_step`` return ``{"features", "labels"}`` from
       :meth:`validation_outputs` (default: :meth:`embed` of clean inputs).
 
@@ -232,9 +232,10 @@ class SSLMethod(L.LightningModule):
             self._log_terms(out, "", n)
         else:
             out = self._manual_steps(inputs, n)
-        if "features" not in out or self.embed_stage is not None:
-            out["features"] = self.eval_features(inputs[0] if self.inputs == "views" else inputs)
-        return {"loss": out["loss"], "features": out["features"].detach(), "labels": out.get("labels", labels)}
+        step = {"loss": out["loss"], "labels": out.get("labels", labels)}
+        if "features" in out and self.embed_stage is None:  # never an extra forward pass: evaluation embeds its own
+            step["features"] = out["features"].detach()
+        return step
 
     def _schedulers(self) -> list[Any]:
         found = self.lr_schedulers()

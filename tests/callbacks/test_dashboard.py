@@ -204,3 +204,14 @@ def test_retrieval_grid_finds_the_nearest_bank_images(tmp_path):
     assert np.allclose(centre(0, 1), 4 / 6 * 255, atol=1) and np.allclose(centre(1, 2), 2 / 6 * 255, atol=1)  # bank images
     assert np.allclose(centre(0, 0), 0.5 * 255, atol=1)  # the query, un-normalised
     logger.log_image.assert_called_once_with(key="dash/retrieval", images=[str(folder / "5.png")], step=11)
+
+
+def test_retrieval_grid_skips_token_batches(tmp_path):
+    cb = RetrievalGrid(num_queries=2, k=2, every_n_validations=1, upscale=1)
+    trainer = fake_trainer(tmp_path)
+    cb.on_validation_epoch_start(trainer, None)
+    tokens = {"input_ids": torch.ones(3, 5, dtype=torch.long), "attention_mask": torch.ones(3, 5, dtype=torch.long)}
+    out = {"features": torch.randn(3, 4), "labels": torch.tensor([0, 1, 0])}
+    for loader in (BANK_LOADER, VAL_LOADER):  # text runs (MaskedLM, CausalLM) have no images to show
+        cb.on_validation_batch_end(trainer, None, out, (tokens, out["labels"]), 0, loader)
+    assert not cb.ready()

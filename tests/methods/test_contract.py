@@ -39,9 +39,10 @@ class Watch(L.Callback):
         self.val_outputs: list[dict] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        assert set(outputs) >= {"loss", "features", "labels"}
-        assert not outputs["features"].requires_grad
-        assert outputs["features"].shape == (outputs["labels"].shape[0], pl_module.num_features)
+        assert set(outputs) >= {"loss", "labels"}
+        if "features" in outputs:
+            assert not outputs["features"].requires_grad
+            assert outputs["features"].shape == (outputs["labels"].shape[0], pl_module.num_features)
         self.losses.append(float(outputs["loss"]))
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
