@@ -143,17 +143,123 @@ class SSLKitCLI(LightningCLI):
         return checkpoint_run_id(ckpt_path)
 
 
+COMMAND_HELP: dict[str, str] = {
+    "fit": "pretrain a method or train a transfer task from a recipe (--config recipes/...)",
+    "validate": "run the validation loop of a recipe on a checkpoint (--ckpt_path)",
+    "test": "score a checkpoint on the test split of a recipe's data (--ckpt_path)",
+    "predict": "run the prediction loop of a recipe on a checkpoint",
+}
+
+
+def usage() -> str:
+    """The top-level help: every command with one line."""
+    from sslkit.transfer.commands import COMMANDS, summary
+
+    rows = list(COMMAND_HELP.items()) + [(c, summary(c)) for c in COMMANDS]
+    width = max(len(c) for c, _ in rows)
+    lines = ["usage: sslkit <command> [options]   (sslkit <command> --help lists a command's options)", "",
+             "Self-supervised pretraining and transfer learning on PyTorch Lightning.", "", "commands:"]
+    lines += [f"  {c.ljust(width)}  {text}" for c, text in rows]
+    lines += ["", "Errors print one short message; set SSLKIT_DEBUG=1 for the full traceback.",
+              "Example: sslkit fit --config recipes/pretrain/digits/simclr.yaml"]
+    return "\n".join(lines)
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    out = []
+    while err is not None and err not in out:
+        out.append(err)
+        err = err.__cause__ or err.__context__
+    return out
+
+
+def _raised_in_sslkit(err: BaseException) -> bool:
+    tb = err.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return last is not None and f"{os.sep}sslkit{os.sep}" in last
+
+
+def explain(err: BaseException, argv: list[str]) -> str | None:
+    """A one- or two-line message for an error caused by the user's input, or ``None`` for a bug (full traceback)."""
+    chain = _chain(err)
+    for e in chain:
+        text = str(e)
+        if "No supported gpu backend found" in text or "CUDAAccelerator` can not run on your system" in text:
+            return ("this recipe asks for a GPU (trainer.accelerator: gpu), and this machine has none. Run it on a GPU "
+                    "machine, or for a CPU smoke run add --trainer.accelerator=cpu --trainer.devices=1 "
+                    "--trainer.precision=32-true --trainer.strategy=auto --trainer.sync_batchnorm=false")
+    ckpt = _ckpt_arg(argv)
+    if ckpt is not None and any(_is_checkpoint_failure(e) for e in chain):
+        root = chain[-1]
+        reason = str(root).strip().splitlines()[0] if str(root).strip() else f"{type(root).__name__}: the file ended early"
+        if "Weights only load failed" in str(root):
+            reason = "it is not a plain-tensor checkpoint"
+        return (f"cannot load the checkpoint {ckpt}: it is truncated, corrupt or not a Lightning checkpoint "
+                f"(torch.load: {reason[:160]}). Pass a .ckpt written by sslkit fit, or drop --ckpt_path to start fresh.")
+    for e in reversed(chain):  # the root cause first
+        if isinstance(e, (ValueError, TypeError, FileNotFoundError, KeyError)) and _raised_in_sslkit(e):
+            where = _class_in_wrapper(chain)
+            return f"{where + ': ' if where else ''}{e}"
+    return None
+
+
+def _ckpt_arg(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a.startswith("--ckpt_path="):
+            return a.split("=", 1)[1]
+        if a == "--ckpt_path" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _is_checkpoint_failure(e: BaseException) -> bool:
+    import pickle
+
+    text = str(e)
+    return (isinstance(e, (pickle.UnpicklingError, EOFError)) or "PytorchStreamReader" in text or "Weights only load failed" in text
+            or "failed finding central directory" in text or "invalid load key" in text)
+
+
+def _class_in_wrapper(chain: list[BaseException]) -> str | None:
+    """The class a jsonargparse validation error was instantiating (``Given value: Namespace(class_path='...'``)."""
+    import re
+
+    for e in chain:
+        m = re.search(r"class_path='([\w.]+)'", str(e))
+        if m:
+            return m.group(1)
+    return None
+
+
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``sslkit`` console script."""
+    """Entry point of the ``sslkit`` console script.
+
+    Errors caused by the input (a bad value, a missing file, a GPU recipe on a
+    CPU machine, a file that is not a checkpoint) print one short message and
+    exit with status 2; ``SSLKIT_DEBUG=1`` shows the full traceback.
+    """
     import sys
 
     from sslkit.transfer.commands import COMMANDS, run
 
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] in COMMANDS:  # export, label-efficiency, cross-domain, adapt
-        run(argv[0], argv[1:])
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
         return
-    SSLKitCLI(args=args)
+    try:
+        if argv[0] in COMMANDS:  # export, label-efficiency, cross-domain, adapt
+            run(argv[0], argv[1:])
+        else:
+            SSLKitCLI(args=args)  # None from the console: LightningCLI reads sys.argv itself
+    except Exception as err:  # noqa: BLE001  (re-raised below unless it is the user's input)
+        message = None if os.environ.get("SSLKIT_DEBUG") else explain(err, argv)
+        if message is None:
+            raise
+        print(f"sslkit: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import platform
+import re
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import torch
 
+# one intra-op thread: the suite's models are tiny, and on the 2-core machine (shared with DataLoader workers and
+# DDP test processes) a second thread made steps up to 10x slower (measured on a loaded machine: a tiny-ViT step
+# 3.4 s with 2 threads, 0.3 s with 1)
+torch.set_num_threads(1)
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
+
+
+def tested_versions() -> dict[str, str]:
+    """Python and the installed version of every package pyproject.toml declares (runtime and dev)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    out = {"python": platform.python_version()}
+    for name in ["sslkit"] + [re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in requirements]:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def pytest_sessionstart(session):
+    """Print the versions the tests run with, first thing (a report header would be hidden by ``-q``)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("versions.json: " + json.dumps(tested_versions()))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,11 +53,24 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
-def run_cli(*args: str) -> None:
-    """Run ``sslkit <args>`` in this process (no 15 s import per call); raises SystemExit on config errors."""
+def run_cli(*args: str, short_errors: bool = False) -> None:
+    """Run ``sslkit <args>`` in this process (no 15 s import per call); raises SystemExit on config errors.
+
+    By default the original exception propagates (``SSLKIT_DEBUG=1``), so tests can match it; with
+    ``short_errors=True`` the CLI prints its one-line message and exits with status 2, as for a user.
+    """
     from sslkit.cli import main
 
-    main(list(args) + ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"])
+    saved = os.environ.get("SSLKIT_DEBUG")
+    if not short_errors:
+        os.environ["SSLKIT_DEBUG"] = "1"
+    try:
+        main(list(args) + ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"])
+    finally:
+        if saved is None:
+            os.environ.pop("SSLKIT_DEBUG", None)
+        else:
+            os.environ["SSLKIT_DEBUG"] = saved
 
 
 def read_metrics(root: Path) -> list[dict[str, str]]:

@@ -74,3 +74,67 @@ def test_option_prefixes_are_not_silently_expanded(capsys):
         run_cli("fit", "--config", QUICKSTART, "--trainer.max_epoch=1", "--print_config")
     assert info.value.code != 0
     assert "max_epoch" in capsys.readouterr().err
+
+
+def test_help_lists_every_command(capsys):
+    from sslkit.transfer.commands import COMMANDS
+
+    run_cli_help = __import__("sslkit.cli", fromlist=["main"]).main
+    run_cli_help(["--help"])
+    out = capsys.readouterr().out
+    for command in ("fit", "validate", "test", "predict", *COMMANDS):
+        assert f"\n  {command} " in out, command
+    assert "Self-supervised pretraining" in out and "SSLKIT_DEBUG" in out
+
+
+def _short_error(capsys, *args: str) -> str:
+    with pytest.raises(SystemExit) as info:
+        run_cli(*args, short_errors=True)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("sslkit: error: ")]
+    # the message is the last line, with no traceback of the error itself (pytest's closed capture streams can
+    # make Lightning's log handler print a "Logging error" block earlier, which is not sslkit's output)
+    assert len(lines) == 1 and err.strip().splitlines()[-1] == lines[0], err
+    return lines[0][len("sslkit: error: "):]
+
+
+def test_bad_value_prints_one_line_naming_the_key_and_the_fix(tmp_path, capsys):
+    msg = _short_error(capsys, "fit", "--config", QUICKSTART, "--data.init_args.batch_size=0",
+                       f"--trainer.default_root_dir={tmp_path}")
+    assert msg == ("sslkit.data.DigitsDataModule: batch_size and eval_batch_size must be >= 1, got 0 and 512; "
+                   "set data.init_args.batch_size (and eval_batch_size) to a positive number")
+    assert not any(tmp_path.iterdir())
+
+
+def test_empty_image_folder_says_what_to_put_where(tmp_path, capsys):
+    (tmp_path / "images").mkdir()
+    msg = _short_error(capsys, "fit", "--config", QUICKSTART, "--data=sslkit.data.ImageFolderDataModule",
+                       f"--data.init_args.root={tmp_path / 'images'}", f"--trainer.default_root_dir={tmp_path / 'run'}")
+    assert msg == (f"sslkit.data.ImageFolderDataModule: {tmp_path / 'images'} has no class subfolders; "
+                   "expected root/<class_name>/<image>.png|jpg, or set labelled: false")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_gpu_recipe_on_a_cpu_machine(tmp_path, capsys):
+    msg = _short_error(capsys, "fit", "--config", str(RECIPES / "pretrain/cifar10/simclr.yaml"),
+                       f"--trainer.default_root_dir={tmp_path}")
+    assert msg.startswith("this recipe asks for a GPU (trainer.accelerator: gpu), and this machine has none.")
+    assert "--trainer.accelerator=cpu --trainer.devices=1" in msg
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all\n" * 50, bytes(range(256)) * 8])
+def test_corrupt_checkpoint_is_named_not_unpickled(tmp_path, capsys, content):
+    bad = tmp_path / "last.ckpt"
+    bad.write_bytes(content)
+    msg = _short_error(capsys, "fit", "--config", QUICKSTART, f"--ckpt_path={bad}", "--trainer.max_epochs=1",
+                       f"--trainer.default_root_dir={tmp_path / 'run'}")
+    assert msg.startswith(f"cannot load the checkpoint {bad}: it is truncated, corrupt or not a Lightning checkpoint")
+    assert msg.endswith("Pass a .ckpt written by sslkit fit, or drop --ckpt_path to start fresh.")
+    assert "weights_only=False" not in msg
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLKIT_DEBUG", "1")
+    with pytest.raises(ValueError, match="Does not validate"):
+        run_cli("fit", "--config", QUICKSTART, "--data.init_args.batch_size=0", f"--trainer.default_root_dir={tmp_path}")

@@ -3,7 +3,7 @@
 A backbone's *stages* are its repeated blocks in input-to-output order:
 ``stages`` (:class:`~sslkit.backbones.TinyCNN`, timm ConvNeXt), ``blocks``
 (timm ViT), ``layer1..layer4`` (ResNets, also inside torchvision wrappers),
-``encoder.layer`` (Hugging Face BERT-style encoders) or ``layers``.
+``encoder.layer`` (Hugging Face BERT-style encoders), ``h`` (GPT-2) or ``layers``.
 Pretext features are often best mid-network (RotNet's best is block 2,
 VISSL and MMSelfSup probe several stages), so evaluation can read any stage
 (:func:`stage_features`), chosen in a recipe with ``model.init_args.embed_stage``.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-_PATHS = ("stages", "blocks", "encoder.layer", "model.encoder.layer", "layers", "model.layers")
+_PATHS = ("stages", "blocks", "encoder.layer", "model.encoder.layer", "layers", "model.layers", "model.h")
 
 
 def _get(module: nn.Module, path: str) -> nn.Module | None:

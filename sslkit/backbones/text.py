@@ -1,4 +1,4 @@
-"""Text encoders: local Hugging Face checkpoints (``hf:<dir>``, ``hf:minilm``) and small BERTs from a config.
+"""Text encoders: local Hugging Face checkpoints (``hf:<dir>``, ``hf:minilm``), small BERTs and GPT-2s from a config.
 
 A text backbone takes a dict batch ``{"input_ids", "attention_mask"[, "token_type_ids"]}``
 of ``(B, L)`` tensors and returns pooled states ``(B, num_features)`` (mean over
@@ -50,13 +50,15 @@ class HFTextEncoder(nn.Module):
 
         Columns that are padding in every row are cut first (``L' <= L``), so
         batches padded to a fixed length cost only their longest sequence.
+        ``token_type_ids`` reach only models with segment embeddings (not GPT-2,
+        which would add its word embeddings of the segment ids).
         """
         ids = batch["input_ids"]
         mask = batch.get("attention_mask")
         mask = torch.ones_like(ids) if mask is None else mask
         n = int(mask.sum(1).max())
         kwargs = {"input_ids": ids[:, :n], "attention_mask": mask[:, :n]}
-        if batch.get("token_type_ids") is not None:
+        if batch.get("token_type_ids") is not None and getattr(self.config, "type_vocab_size", 0):
             kwargs["token_type_ids"] = batch["token_type_ids"][:, :n]
         return self.model(**kwargs).last_hidden_state, mask[:, :n]
 
@@ -125,6 +127,39 @@ def bert_backbone(hidden_size: int = 128, num_hidden_layers: int = 2, num_attent
                         max_position_embeddings=max_position_embeddings, pad_token_id=tok.pad_token_id,
                         hidden_dropout_prob=hidden_dropout_prob, attention_probs_dropout_prob=attention_probs_dropout_prob)
     return HFTextEncoder(BertModel(config, add_pooling_layer=False), pooling=pooling)
+
+
+@register_backbone("gpt2")
+def gpt2_backbone(hidden_size: int = 128, num_hidden_layers: int = 2, num_attention_heads: int = 2,
+                  intermediate_size: int = 512, tokenizer: str = "hf:minilm", max_position_embeddings: int = 512,
+                  dropout_prob: float = 0.1, pooling: Pooling = "mean") -> HFTextEncoder:
+    """A randomly initialised GPT-2 decoder (Radford et al., 2019, "Language Models are Unsupervised
+    Multitask Learners") from a small config: causal self-attention, so token ``t`` sees tokens ``<= t``.
+
+    The vocabulary and the padding id come from ``tokenizer`` (like :func:`bert_backbone`;
+    ``[CLS]``/``[SEP]`` serve as begin/end of sequence). Features (``forward``)
+    are mean-pooled states over non-padding tokens, as for the BERT encoders.
+
+    Args:
+        hidden_size: width of the decoder (the features' size).
+        num_hidden_layers: transformer blocks.
+        num_attention_heads: attention heads (must divide ``hidden_size``).
+        intermediate_size: width of the feed-forward blocks.
+        tokenizer: source of the vocabulary.
+        max_position_embeddings: longest sequence the model accepts.
+        dropout_prob: dropout on embeddings, residuals and attention weights.
+        pooling: ``"mean"`` (``"cls"`` would pool the first token, which sees only itself).
+    """
+    from transformers import GPT2Config, GPT2Model
+
+    if hidden_size % num_attention_heads:
+        raise ValueError(f"num_attention_heads={num_attention_heads} must divide hidden_size={hidden_size}")
+    tok = load_tokenizer(tokenizer)
+    config = GPT2Config(vocab_size=len(tok), n_embd=hidden_size, n_layer=num_hidden_layers, n_head=num_attention_heads,
+                        n_inner=intermediate_size, n_positions=max_position_embeddings, resid_pdrop=dropout_prob,
+                        embd_pdrop=dropout_prob, attn_pdrop=dropout_prob, pad_token_id=tok.pad_token_id,
+                        bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id)
+    return HFTextEncoder(GPT2Model(config), pooling=pooling)
 
 
 def load_head_weights(head: nn.Module, source: Path | None, prefix: str) -> list[str]:

@@ -22,7 +22,9 @@ class TimmBackbone(nn.Module):
     """A timm model without classifier: pooled :meth:`forward`, token-level :meth:`forward_tokens`.
 
     Attributes:
-        num_features: width of the pooled features.
+        num_features: width of the pooled features (timm's ``head_hidden_size``: some
+            models, e.g. MobileNetV3, GhostNet, LCNet, add a conv head after pooling).
+        token_features: width of the tokens (timm's ``num_features``).
         num_prefix_tokens: class / register tokens in front of the patch tokens (0 for CNNs).
         patch_size: side of a patch in pixels (vision transformers; ``None`` otherwise).
     """
@@ -30,7 +32,9 @@ class TimmBackbone(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.num_features = int(model.num_features)
+        self.token_features = int(model.num_features)
+        self.num_features = int(getattr(model, "head_hidden_size", None) or model.num_features)
+        self.channels_last_output = getattr(model, "output_fmt", "NCHW") == "NHWC"  # Swin-style (B, H, W, C) maps
         self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 0) or 0)
         patch_embed = getattr(model, "patch_embed", None)
         size = getattr(patch_embed, "patch_size", None)
@@ -45,7 +49,7 @@ class TimmBackbone(nn.Module):
         return self.model(x)
 
     def forward_tokens(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Token features ``(B, num_prefix_tokens + N, D)`` after the final norm.
+        """Token features ``(B, num_prefix_tokens + N, token_features)`` after the final norm.
 
         Args:
             x: images ``(B, C, H, W)``.
@@ -54,7 +58,8 @@ class TimmBackbone(nn.Module):
                 transformers only. CNN maps come back as ``(B, H' * W', C)`` tokens.
         """
         if keep is None:
-            return as_tokens(self.model.forward_features(x))
+            out = self.model.forward_features(x)
+            return out.flatten(1, 2) if out.ndim == 4 and self.channels_last_output else as_tokens(out)
         if not self.masks_inside:
             raise ValueError(f"{type(self.model).__name__} cannot drop patches inside the encoder (needs a timm ViT "
                              "layout); mask the input pixels instead")

@@ -153,7 +153,8 @@ class ViewSizeCheck(L.Callback):
         pl_module.eval()
         try:
             for size in sorted({int(v.size) for v in views if hasattr(v, "size")}):
-                x = torch.zeros(2, channels, size, size, device=pl_module.device)
+                # the parameters' device: under DDP, setup runs before the strategy moves the model
+                x = torch.zeros(2, channels, size, size, device=next(pl_module.parameters()).device)
                 try:
                     with torch.no_grad():
                         out = pl_module.embed(x)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sslkit.data.memory import InMemoryImages, collate, uint8_images
 from sslkit.data.resumable import ResumableDataLoader, eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.transforms import ViewAugment, normalize
@@ -84,7 +85,8 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         check_fraction(label_fraction)
         if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError("batch_size and eval_batch_size must be >= 1")
+            raise ValueError(f"batch_size and eval_batch_size must be >= 1, got {batch_size} and {eval_batch_size}; "
+                             "set data.init_args.batch_size (and eval_batch_size) to a positive number")
         self.views = views if views is not None else [ViewAugment(num_views=2)]
         self.augment_on = augment_on
         self.batch_size = batch_size
@@ -107,17 +109,20 @@ class ImageDataModule(L.LightningDataModule):
         return self.views[0].size
 
     def load_transform(self):
-        """Worker-side transform before batched augmentation: to a float tensor of one size."""
+        """Worker-side transform before batched augmentation: to a tensor of one size.
+
+        The dtype is kept: PIL images become uint8 tensors, which travel to the
+        device as bytes and become floats there.
+        """
         from torchvision.transforms import v2 as T
 
-        return T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True),
-                          T.Resize(self.image_size, antialias=True), T.CenterCrop(self.image_size)])
+        return T.Compose([T.ToImage(), T.Resize(self.image_size, antialias=True), T.CenterCrop(self.image_size)])
 
     def eval_transform(self):
-        """Clean evaluation transform: resize, centre crop, normalise."""
+        """Clean evaluation transform: resize, centre crop, to float in ``[0, 1]``, normalise."""
         from torchvision.transforms import v2 as T
 
-        return T.Compose([self.load_transform(), T.Normalize(self.mean, self.std)])
+        return T.Compose([self.load_transform(), T.ToDtype(torch.float32, scale=True), T.Normalize(self.mean, self.std)])
 
     # ------------------------------------------------------------------ datasets
     def splits(self) -> dict[str, tuple[Dataset, np.ndarray]]:
@@ -163,17 +168,21 @@ class ImageDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)
 
+    def shuffle_seed(self) -> int:
+        """Seed of the training shuffle: drawn from the global RNG once, equal on every process, checkpointed."""
+        if self._shuffle_seed is None:
+            seed = int(torch.randint(2**31 - 1, ()).item())
+            # every process must shard the same permutation, whatever its own RNG state
+            distributed = getattr(self.trainer, "world_size", 1) > 1
+            self._shuffle_seed = int(self.trainer.strategy.broadcast(seed, src=0)) if distributed else seed
+        return self._shuffle_seed
+
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False) -> DataLoader:
         if train:  # shuffle order = f(seed, epoch); resumes exactly, mid-epoch included
-            if self._shuffle_seed is None:
-                seed = int(torch.randint(2**31 - 1, ()).item())
-                # every process must shard the same permutation, whatever its own RNG state
-                distributed = getattr(self.trainer, "world_size", 1) > 1
-                self._shuffle_seed = int(self.trainer.strategy.broadcast(seed, src=0)) if distributed else seed
             epoch = self.trainer.current_epoch if self.trainer is not None else 0
-            return ResumableDataLoader(ds, batch_size, seed=self._shuffle_seed, epoch=epoch, drop_last=True,
+            return ResumableDataLoader(ds, batch_size, seed=self.shuffle_seed(), epoch=epoch, drop_last=True,
                                        num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                                       pin_memory=torch.cuda.is_available())
+                                       pin_memory=torch.cuda.is_available(), collate_fn=collate)
         return DataLoader(ds, batch_size=batch_size, sampler=eval_sampler(ds, self.trainer), num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 
@@ -182,8 +191,9 @@ class ImageDataModule(L.LightningDataModule):
         masked = np.full(len(labels), -1)
         idx = self.labelled_indices()
         masked[idx] = labels[idx]
-        if self.augment_on == "device":
-            ds = _Mapped(data, self.load_transform(), masked)
+        if self.augment_on == "device":  # uint8 arrays in memory: whole batches by one index, no per-item Python
+            images = uint8_images(data)
+            ds = InMemoryImages(images, masked) if images is not None else _Mapped(data, self.load_transform(), masked)
         else:
             ds = _Mapped(data, _PerSampleViews(self.views, self.mean, self.std), masked)
         return self._loader(ds, self.batch_size, train=True)
@@ -198,12 +208,15 @@ class ImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.labelled_dataset("test"), self.eval_batch_size)
 
+    def augment_batch(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The normalised views of a ``(B, C, H, W)`` batch (uint8 or float in ``[0, 1]``), on its device."""
+        return [normalize(v.batched(x), self.mean, self.std) for v in self.views for _ in range(v.num_views)]
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Run the batched augmentation on the device for training batches."""
         if self.augment_on == "device" and self.trainer is not None and self.trainer.training:
             x, y = batch
-            views = [normalize(v.batched(x), self.mean, self.std) for v in self.views for _ in range(v.num_views)]
-            return views, y
+            return self.augment_batch(x), y
         return batch
 
 

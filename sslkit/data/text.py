@@ -4,7 +4,8 @@ Batches the methods see:
 
 * :class:`TextPretrainDataModule` train: a dict of ``(B, block_size)`` tensors
   ``input_ids`` (dynamically masked), ``attention_mask``, ``token_type_ids``,
-  ``labels`` (original ids at masked positions, ``-100`` elsewhere), with NSP
+  ``labels`` (original ids at masked positions, ``-100`` elsewhere; with
+  ``objective: causal`` unmasked ids and ``labels = input_ids``, ``-100`` at padding), with NSP
   also ``next_sentence_label`` (0 = true next segment, 1 = random), and, when
   ``probe_batch_size > 0``, ``probe_input_ids``, ``probe_attention_mask``,
   ``probe_labels``: a random batch of the labelled task's training subset for
@@ -31,6 +32,7 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -292,6 +294,8 @@ class MLMCollate:
     """Stack fixed-length blocks and mask them dynamically with ``transformers``'
     :class:`~transformers.DataCollatorForLanguageModeling` (BERT's 80/10/10 rule;
     special and padding tokens are never masked; optional whole-word masking).
+    With ``mlm=False`` (causal language modelling) nothing is masked: ``labels``
+    are the input ids with ``-100`` at padding (the model shifts them by one).
     Optionally appends a random labelled batch for the online probe.
 
     Args:
@@ -303,34 +307,42 @@ class MLMCollate:
         probe: labelled dataset sampled for ``probe_*`` keys.
         probe_batch_size: labelled items per batch (0: none).
         seed: seed of the masking generator (``None``: torch's global RNG).
+        mlm: mask for masked-LM (``True``) or emit unmasked causal-LM blocks (``False``).
     """
 
     def __init__(self, tokenizer, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
                  random_replace_prob: float = 0.1, whole_word_mask: bool = False, probe: Dataset | None = None,
-                 probe_batch_size: int = 0, seed: int | None = None) -> None:
+                 probe_batch_size: int = 0, seed: int | None = None, mlm: bool = True) -> None:
         import warnings
 
         from transformers import DataCollatorForLanguageModeling
 
+        self.pad_id = tokenizer.pad_token_id
+        self.probe, self.probe_batch_size = probe, probe_batch_size
+        self.collator = None
+        if not mlm:
+            return
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Random token replacement is not supported.*")
             self.collator = DataCollatorForLanguageModeling(
                 tokenizer, mlm=True, whole_word_mask=whole_word_mask, mlm_probability=mlm_probability,
                 mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob, seed=seed)
-        self.pad_id = tokenizer.pad_token_id
-        self.probe, self.probe_batch_size = probe, probe_batch_size
 
     def __call__(self, items: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
         stack = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in items[0]}
         special = stack.pop("special_tokens_mask")
         word_start = stack.pop("word_start")
-        offsets = None
-        if self.collator.whole_word_mask:
-            offsets = torch.from_numpy(np.stack([_word_offsets(w, s) for w, s in zip(word_start.numpy(), special.numpy())]))
         batch = dict(stack)
         batch["attention_mask"] = (stack["input_ids"] != self.pad_id).long()
-        batch["input_ids"], batch["labels"] = self.collator.torch_mask_tokens(
-            stack["input_ids"].clone(), special_tokens_mask=special.long(), offset_mapping=offsets)
+        if self.collator is None:  # causal LM: labels = inputs, padding ignored
+            batch["labels"] = stack["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        else:
+            offsets = None
+            if self.collator.whole_word_mask:
+                offsets = torch.from_numpy(np.stack([_word_offsets(w, s) for w, s in zip(word_start.numpy(),
+                                                                                          special.numpy())]))
+            batch["input_ids"], batch["labels"] = self.collator.torch_mask_tokens(
+                stack["input_ids"].clone(), special_tokens_mask=special.long(), offset_mapping=offsets)
         if self.probe is not None and self.probe_batch_size > 0:
             idx = torch.randint(len(self.probe), (self.probe_batch_size,)).tolist()
             x, y = torch.utils.data.default_collate([self.probe[i] for i in idx])
@@ -490,7 +502,7 @@ class TextClassificationDataModule(L.LightningDataModule):
 
 
 class TextPretrainDataModule(TextClassificationDataModule):
-    """Masked-LM (+ NSP) pretraining on a text corpus, with a labelled task for probes.
+    """Masked-LM (+ NSP) or causal-LM pretraining on a text corpus, with a labelled task for probes.
 
     The corpus is ``corpus`` (see :func:`read_documents`) or, by default,
     CPython's ``pydoc_data.topics`` (:func:`pydoc_topics`: the Language
@@ -499,6 +511,8 @@ class TextPretrainDataModule(TextClassificationDataModule):
     out (no text shared between train and val blocks) and each side is cut into
     ``block_size`` blocks (:class:`MLMBlocks`) or NSP pairs (:class:`NSPPairs`).
     Training blocks are masked anew every batch; validation blocks once, with ``seed``.
+    With ``objective: causal`` blocks are not masked: ``labels`` equal ``input_ids``
+    (``-100`` at padding) for next-token prediction (the model shifts them).
     The labelled task (``path`` and the rest, see :class:`TextClassificationDataModule`)
     feeds the probe, kNN and summary callbacks exactly as for images.
 
@@ -514,21 +528,27 @@ class TextPretrainDataModule(TextClassificationDataModule):
         whole_word_mask: select whole words rather than word pieces.
         nsp: emit next-sentence-prediction pairs with ``next_sentence_label``.
         probe_batch_size: labelled examples added to each training batch for the online probe (0: none).
+        objective: ``"mlm"`` (masked blocks) or ``"causal"`` (unmasked blocks for next-token prediction;
+            the masking options are then unused).
         **kwargs: the labelled task, see :class:`TextClassificationDataModule`.
     """
 
     def __init__(self, corpus: str | None = None, text_field: str = "text", block_size: int = 128,
                  corpus_val_fraction: float = 0.1, max_val_blocks: int = 512, mlm_probability: float = 0.15,
                  mask_replace_prob: float = 0.8, random_replace_prob: float = 0.1, whole_word_mask: bool = False,
-                 nsp: bool = False, probe_batch_size: int = 32, **kwargs) -> None:
+                 nsp: bool = False, probe_batch_size: int = 32, objective: Literal["mlm", "causal"] = "mlm",
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if not 0 < corpus_val_fraction < 1:
             raise ValueError("corpus_val_fraction must be in (0, 1)")
+        if objective not in ("mlm", "causal") or (objective == "causal" and nsp):
+            raise ValueError(f"objective must be 'mlm' or 'causal' (without nsp), got {objective!r} with nsp={nsp}")
         self.corpus, self.text_field, self.block_size = corpus, text_field, block_size
         self.corpus_val_fraction, self.max_val_blocks = corpus_val_fraction, max_val_blocks
         self.mask_args = dict(mlm_probability=mlm_probability, mask_replace_prob=mask_replace_prob,
-                              random_replace_prob=random_replace_prob, whole_word_mask=whole_word_mask)
-        self.nsp, self.probe_batch_size = nsp, probe_batch_size
+                              random_replace_prob=random_replace_prob, whole_word_mask=whole_word_mask,
+                              mlm=objective == "mlm")
+        self.objective, self.nsp, self.probe_batch_size = objective, nsp, probe_batch_size
         self._corpus: dict[str, Dataset] | None = None
 
     def corpus_splits(self) -> dict[str, Dataset]:
@@ -549,7 +569,7 @@ class TextPretrainDataModule(TextClassificationDataModule):
                 raise ValueError("the corpus validation split holds no full block; raise corpus_val_fraction")
             collate = MLMCollate(tok, seed=self.seed, **self.mask_args)
             keep = range(min(len(val), self.max_val_blocks))
-            masked = collate([val[i] for i in keep])  # masked once: the same targets every validation
+            masked = collate([val[i] for i in keep])  # masked once (mlm): the same targets every validation
             masked.pop("token_type_ids")
             self._corpus = {"train": train, "val": [{k: v[i] for k, v in masked.items()} for i in keep]}
         return self._corpus

@@ -2,6 +2,15 @@
 
 from sslkit.heads.byol import BYOLPredictionHead, BYOLProjectionHead
 from sslkit.heads.dino import DINOHead
+from sslkit.heads.generative import (
+    ConvDecoder,
+    JointDiscriminator,
+    MLPDecoder,
+    PixelSpace,
+    StageDecoder,
+    TimestepEmbedding,
+    default_decoder_widths,
+)
 from sslkit.heads.joint import (
     BarlowTwinsProjectionHead,
     SimSiamPredictionHead,
@@ -10,28 +19,42 @@ from sslkit.heads.joint import (
     SwAVPrototypes,
     VICRegProjectionHead,
 )
+from sslkit.heads.masked import MAEDecoder, PixelShuffleDecoder, sincos_pos_embed
 from sslkit.heads.moco import MoCoV2ProjectionHead, MoCoV3PredictionHead, MoCoV3ProjectionHead
 from sslkit.heads.nnclr import NNCLRPredictionHead, NNCLRProjectionHead
 from sslkit.heads.pretext import DenseColorHead, PretextClassifier
 from sslkit.heads.projection import ProjectionHead, SimCLRProjectionHead
+from sslkit.heads.sequence import FrameDecoder, RowCausalContext
 
 __all__ = [
     "BYOLPredictionHead",
     "BYOLProjectionHead",
     "BarlowTwinsProjectionHead",
+    "ConvDecoder",
     "DINOHead",
+    "FrameDecoder",
+    "JointDiscriminator",
+    "MLPDecoder",
+    "MAEDecoder",
     "DenseColorHead",
     "MoCoV2ProjectionHead",
     "MoCoV3PredictionHead",
     "MoCoV3ProjectionHead",
     "NNCLRPredictionHead",
     "NNCLRProjectionHead",
+    "PixelSpace",
+    "PixelShuffleDecoder",
     "PretextClassifier",
     "ProjectionHead",
+    "RowCausalContext",
     "SimCLRProjectionHead",
     "SimSiamPredictionHead",
     "SimSiamProjectionHead",
+    "StageDecoder",
     "SwAVProjectionHead",
     "SwAVPrototypes",
+    "TimestepEmbedding",
     "VICRegProjectionHead",
+    "default_decoder_widths",
+    "sincos_pos_embed",
 ]

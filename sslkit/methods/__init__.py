@@ -6,8 +6,12 @@ re-exported here, so ``class_path: sslkit.methods.SimCLR`` works in recipes.
 """
 
 from sslkit.methods.base import SSLMethod, Stage
+from sslkit.methods.generative import DCGAN, DDPM, VAE, Autoencoder, BiGAN, DenoisingAutoencoder
 from sslkit.methods.joint import BYOL, DINO, NNCLR, BarlowTwins, MoCoV2, MoCoV3, SimCLR, SimSiam, SwAV, VICReg
 from sslkit.methods.loading import load_method
+from sslkit.methods.sequence import CPC, FutureFrame
+from sslkit.methods.text import CausalLM, MaskedLM
+from sslkit.methods.masked import MAE, Data2Vec, SimMIM
 from sslkit.methods.pretext import Colorization, Jigsaw, RotNet
 from sslkit.methods.text import MaskedLM
 
@@ -25,9 +29,20 @@ def all_methods() -> list[type[SSLMethod]]:
 
 __all__ = [
     "BYOL",
+    "CPC",
+    "CausalLM",
+    "DCGAN",
+    "DDPM",
     "DINO",
+    "FutureFrame",
+    "Data2Vec",
     "NNCLR",
+    "VAE",
+    "Autoencoder",
     "BarlowTwins",
+    "BiGAN",
+    "DenoisingAutoencoder",
+    "MAE",
     "Colorization",
     "Jigsaw",
     "MaskedLM",
@@ -36,6 +51,7 @@ __all__ = [
     "RotNet",
     "SSLMethod",
     "SimCLR",
+    "SimMIM",
     "SimSiam",
     "Stage",
     "SwAV",

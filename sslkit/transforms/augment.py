@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 _GRAY = (0.299, 0.587, 0.114)
+_TO_YIQ = (0.299, 0.587, 0.114, 0.596, -0.274, -0.322, 0.211, -0.523, 0.312)
+_TO_RGB = tuple(torch.linalg.inv(torch.tensor(_TO_YIQ, dtype=torch.float64).view(3, 3)).flatten().tolist())
 
 
 class ViewAugment:
@@ -142,11 +144,9 @@ class ViewAugment:
             x = _where(_draw(x, self.jitter_prob), self._jitter(x), x)
         if self.grayscale_prob > 0 and x.shape[1] == 3:
             x = _where(_draw(x, self.grayscale_prob), _gray(x).expand_as(x), x)
-        if self.blur_prob > 0:
+        if self.blur_prob > 0:  # every image blurred, one kept: no data-dependent shape, no host sync
             mask = _draw(x, self.blur_prob)
-            if mask.any():
-                x = x.clone()
-                x[mask] = self._blur(x[mask])
+            x = _where(mask, self._blur(x), x)
         if self.solarize_prob > 0:
             x = _where(_draw(x, self.solarize_prob), torch.where(x >= 0.5, 1.0 - x, x), x)
         return x
@@ -191,7 +191,7 @@ class ViewAugment:
         sigma = torch.empty(b, 1, device=x.device).uniform_(*self.blur_sigma)
         t = torch.arange(k, device=x.device, dtype=x.dtype) - (k - 1) / 2
         kernel = torch.exp(-(t**2) / (2 * sigma**2))
-        kernel = (kernel / kernel.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # (B*C, k)
+        kernel = (kernel / kernel.sum(dim=1, keepdim=True))[:, None].expand(b, c, k).reshape(b * c, k)  # (B*C, k)
         y = F.pad(x.reshape(1, b * c, h, w), (k // 2, k // 2, k // 2, k // 2), mode="reflect")
         y = F.conv2d(y, kernel.view(b * c, 1, 1, k), groups=b * c)
         y = F.conv2d(y, kernel.view(b * c, 1, k, 1), groups=b * c)
@@ -206,18 +206,32 @@ def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor
     return torch.where(mask.view(-1, 1, 1, 1), a, b)
 
 
+def _const(values: tuple, like: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """A constant tensor on the device of ``like``, made once per device and dtype.
+
+    ``torch.tensor(values, device="cuda")`` copies from pageable host memory and
+    waits for the stream at every call; a cached copy costs nothing per step.
+    """
+    key = (values, shape, like.device, like.dtype)
+    t = _CONSTANTS.get(key)
+    if t is None:
+        t = _CONSTANTS[key] = torch.tensor(values, dtype=torch.float64).view(shape).to(like.device, like.dtype)
+    return t
+
+
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
 def _gray(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1:
         return x
-    w = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(dim=1, keepdim=True)
+    return (x * _const(_GRAY, x, (1, 3, 1, 1))).sum(dim=1, keepdim=True)
 
 
 def _rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Rotate the chroma of RGB images by ``turns`` (fractions of 2*pi) in YIQ space."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                          device=x.device, dtype=x.dtype)
-    to_rgb = torch.linalg.inv(to_yiq)
+    to_yiq = _const(_TO_YIQ, x, (3, 3))
+    to_rgb = _const(_TO_RGB, x, (3, 3))  # inverted once on the host: linalg.inv on a GPU waits for its result
     cos, sin = torch.cos(2 * math.pi * turns), torch.sin(2 * math.pi * turns)
     rot = torch.zeros(x.shape[0], 3, 3, device=x.device, dtype=x.dtype)
     rot[:, 0, 0] = 1
@@ -228,6 +242,5 @@ def _rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """Channel-wise ``(x - mean) / std`` for a ``(B, C, H, W)`` batch."""
-    m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - m) / s
+    c = len(mean)
+    return (x - _const(tuple(mean), x, (1, c, 1, 1))) / _const(tuple(std), x, (1, c, 1, 1))

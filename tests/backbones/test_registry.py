@@ -83,7 +83,8 @@ def test_token_features(name, kwargs):
     x = example_input(model)
     with torch.no_grad():
         tokens, pooled = model.forward_tokens(x), model(x)
-    assert tokens.ndim == 3 and tokens.shape[0] == 2 and tokens.shape[2] == model.num_features
+    assert tokens.ndim == 3 and tokens.shape[0] == 2
+    assert tokens.shape[2] == getattr(model, "token_features", model.num_features)
     assert tokens.shape[1] > model.num_prefix_tokens >= 0
     if not isinstance(model, HFTextEncoder) and model.num_prefix_tokens == 0:
         torch.testing.assert_close(pooled, tokens.mean(1), atol=1e-5, rtol=1e-4)

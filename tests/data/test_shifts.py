@@ -16,7 +16,7 @@ def test_shifts_on_tiny_images():
     assert torch.equal(noisy, apply_shift(x, "noisy", seed=1, noise_std=0.3))  # seeded
     assert not torch.equal(noisy, apply_shift(x, "noisy", seed=2, noise_std=0.3))
     blurred = apply_shift(x, "blurred", blur_sigma=1.0)
-    assert blurred.max() < 1.0 and blurred[0, 0, 0, 0] >= 0 and blurred.sum() == pytest.approx(x.sum(), rel=0.05)
+    assert blurred.max() < 1.0 and blurred[0, 0, 0, 0] >= 0 and blurred.sum().item() == pytest.approx(x.sum().item(), rel=0.05)
     rot = apply_shift(x, "rotated", seed=0, rotation=90.0)
     assert not torch.allclose(rot, x) and rot.shape == x.shape
     low = apply_shift(x, "lowres", low_res=2)

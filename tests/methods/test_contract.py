@@ -53,9 +53,9 @@ def build(recipe: Path, root: Path):
 
     args = ["--config", str(recipe), f"--trainer.default_root_dir={root}", "--trainer.max_epochs=1",
             "--trainer.max_steps=-1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
-            "--trainer.num_sanity_val_steps=0", "--trainer.val_check_interval=1.0", "--trainer.callbacks=[]",
-            "--trainer.logger=false", "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
-            "--trainer.enable_model_summary=false", "--wandb.mode=disabled"]
+            "--trainer.num_sanity_val_steps=0", "--trainer.val_check_interval=1.0", "--trainer.check_val_every_n_epoch=1",
+            "--trainer.callbacks=[]", "--trainer.logger=false", "--trainer.enable_checkpointing=false",
+            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--wandb.mode=disabled"]
     return SSLKitCLI(args=args, run=False)
 
 

@@ -33,7 +33,8 @@ def test_export_round_trip_gives_identical_embeddings(tmp_path):
         assert torch.equal(loaded.eval()(x), original(x))
 
 
-def test_wrong_json_or_weights_fail(tmp_path):
+def test_wrong_json_or_weights_fail(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSLKIT_DEBUG", "1")  # the original exceptions, not the CLI's one-line message
     ckpt = tmp_path / "last.ckpt"
     _fake_ckpt(ckpt)
     out = tmp_path / "b.safetensors"

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# GPU readiness in one script, at most 8 minutes on one GPU (H100/H200 class):
+#   1. the GPU-marked tests (pytest -m gpu), and benchmarks/sync_audit.py (where a step waits for the GPU);
+#   2. benchmarks/throughput.py for SimCLR ResNet-18 (CIFAR stem) at 32 px, batch 256, bf16, channels_last,
+#      compile off: compute-only vs the device / worker / peer pipelines, kornia, MFU, memory;
+#   3. 300 steps of every CIFAR-10 recipe (recipes/pretrain/cifar10/*.yaml) on synthetic CIFAR-shaped data:
+#      finite falling loss, images/s, peak memory (SimCLR alone, then the others 5 at a time);
+#   4. the throughput benchmark again with torch.compile on (model and augmentation).
+# Each phase runs under `timeout`, cut to what is left of the 470 s budget (BUDGET_S).
+# Everything goes to ${OUT:-gpu_results}/: one log per phase and results.md (the tables).
+#   bash benchmarks/gpu_check.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-gpu_results}"
+mkdir -p "$OUT"
+rm -f "$OUT/summary.log"
+export PYTHONUNBUFFERED=1 WANDB_MODE=disabled WANDB_SILENT=true LITDATA_DISABLE_VERSION_CHECK=1
+PY="${PYTHON:-python}"
+RESULTS="$OUT/results.md"
+START=$(date +%s)
+DEADLINE=$(( START + ${BUDGET_S:-470} ))  # every phase is cut to what is left of the 8 minutes
+status=0
+
+phase() {  # phase NAME SECONDS COMMAND...: run under a timeout, log to $OUT/NAME.log, note the outcome
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s)
+  local left=$(( DEADLINE - t0 ))
+  if [ "$left" -lt 20 ]; then echo "$name: SKIPPED (time budget spent)" | tee -a "$OUT/summary.log"; status=1; return 0; fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  echo "== $name (limit ${limit}s): $*" | tee -a "$OUT/summary.log"
+  timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  local msg="$name: exit $rc in $(( $(date +%s) - t0 ))s"
+  [ $rc -eq 124 ] && msg="$msg (TIMED OUT)"
+  echo "$msg" | tee -a "$OUT/summary.log"
+  [ $rc -ne 0 ] && status=1
+  return 0
+}
+
+# 0. set-up: install only when sslkit does not import (the machine may have no network: then bring wheels,
+#    e.g. jsonargparse and kornia, on PYTHONPATH; litdata is imported only by the streaming DataModule)
+if ! "$PY" -c "import sslkit.cli, sslkit.data, sslkit.methods" 2>/dev/null; then
+  phase install 240 "$PY" -m pip install -e ".[dev]"
+fi
+phase environment 45 "$PY" -c "
+import torch, lightning, sslkit
+print('torch', torch.__version__, 'cuda', torch.version.cuda, 'lightning', lightning.__version__)
+print('device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'NO CUDA DEVICE')
+print('bf16', torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+"
+
+# 1. GPU-marked tests
+phase gpu_tests 60 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests/transforms tests/data
+
+# where a step waits for the GPU (diagnostic: source lines of synchronising calls)
+phase sync_audit 45 "$PY" benchmarks/sync_audit.py --bf16
+
+# 2. throughput, compile off (compile on is phase 4)
+BENCH=(benchmarks/throughput.py --backbone timm:resnet18 --backbone-kwargs '{"cifar_stem": true}' --size 32
+       --batch-size 256 --bf16 --channels-last --steps 60 --warmup 10 --num-workers 8)
+phase throughput_eager 90 "$PY" "${BENCH[@]}" --json "$OUT/throughput_eager.json" --markdown "$OUT/throughput_eager.md"
+
+# 3. every CIFAR-10 recipe, 300 steps on synthetic data
+phase recipe_simclr 70 "$PY" benchmarks/recipe_smoke.py --out "$OUT/recipes_simclr" --timeout 65 recipes/pretrain/cifar10/simclr.yaml
+others=$(ls recipes/pretrain/cifar10/*.yaml | grep -v '/simclr.yaml$')
+# shellcheck disable=SC2086
+phase recipes_others 150 "$PY" benchmarks/recipe_smoke.py --out "$OUT/recipes_others" --jobs 5 --timeout 140 $others
+
+# 4. compile on last: the longest and least essential phase gets what is left of the budget
+phase throughput_compile 150 "$PY" "${BENCH[@]}" --compile --warmup 15 --columns compute,device,aug_sslkit \
+  --json "$OUT/throughput_compile.json" --markdown "$OUT/throughput_compile.md"
+
+# results.md
+{
+  echo "# GPU check ($(date -u +%Y-%m-%dT%H:%MZ), $(( $(date +%s) - START )) s)"
+  echo
+  echo '```'; cat "$OUT/environment.log" 2>/dev/null; cat "$OUT/summary.log"; echo '```'
+  echo
+  echo "## GPU tests"; echo '```'; tail -5 "$OUT/gpu_tests.log" 2>/dev/null; echo '```'
+  echo
+  echo "## Synchronising calls in a SimCLR step (device path)"; echo '```'; tail -15 "$OUT/sync_audit.log" 2>/dev/null; echo '```'
+  echo
+  echo "## Throughput, SimCLR ResNet-18 32 px batch 256 bf16 channels_last (training images/s)"
+  echo; echo "compile off:"; echo; cat "$OUT/throughput_eager.md" 2>/dev/null || echo "(missing)"
+  echo; echo "compile on:"; echo; cat "$OUT/throughput_compile.md" 2>/dev/null || echo "(missing)"
+  echo
+  echo "## CIFAR-10 recipes, 300 steps on synthetic data (sslkit fit, SpeedMonitor)"
+  echo; cat "$OUT/recipes_simclr/recipes.md" 2>/dev/null || echo "(missing)"
+  echo; cat "$OUT/recipes_others/recipes.md" 2>/dev/null || echo "(missing)"
+} > "$RESULTS"
+echo "total $(( $(date +%s) - START )) s; exit $status; results in $RESULTS"
+exit $status

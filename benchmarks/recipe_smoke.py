@@ -1,0 +1,120 @@
+"""Run recipes for a few hundred steps on synthetic CIFAR-shaped data: finite falling loss, images/s, memory.
+
+Writes CIFAR-10 in its official python format (uniform noise, random labels)
+under ``<out>/data``, then runs ``sslkit fit`` on every recipe given, each in
+its own process with only the data root, ``max_steps`` and the device count
+overridden, plus :class:`sslkit.callbacks.SpeedMonitor` (no per-step device
+sync). Prints and writes ``<out>/recipes.md``: images/s after the warm-up,
+peak CUDA memory, mean loss of the first and last 20 steps. Exit status 1 if
+a run failed or its loss was not finite or did not fall.
+
+    python benchmarks/recipe_smoke.py --out gpu_results/recipes recipes/pretrain/cifar10/*.yaml [-- sslkit fit options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_cifar10(root: Path, train_images: int, test_images: int, seed: int = 0) -> Path:
+    """Noise images in CIFAR-10's python layout (``root/cifar-10-batches-py``), read by torchvision's reader."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    per_file = train_images // 5
+    files = [(f"data_batch_{i}", per_file) for i in range(1, 6)] + [("test_batch", test_images)]
+    for name, n in files:
+        data = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": data, "labels": rng.integers(0, 10, n).tolist()}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, f)
+    return root
+
+
+def run_recipe(recipe: Path, data: Path, out: Path, steps: int, warmup: int, timeout: int, extra: list[str]) -> dict:
+    """One ``sslkit fit`` of ``recipe``; the SpeedMonitor summary plus status, wall time and the log's tail."""
+    name = recipe.stem
+    run_dir = out / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    speed = run_dir / "speed.json"
+    monitor = {"class_path": "sslkit.callbacks.SpeedMonitor",
+               "init_args": {"warmup_steps": warmup, "every_n_steps": 50, "out": str(speed)}}
+    cmd = [sys.executable, "-m", "sslkit.cli", "fit", "--config", str(recipe), f"--data.init_args.root={data}",
+           f"--trainer.max_steps={steps}", f"--trainer.default_root_dir={run_dir}", "--trainer.devices=1",
+           "--trainer.enable_progress_bar=false", "--wandb.mode=disabled", f"--trainer.callbacks+={json.dumps(monitor)}",
+           *extra]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
+    start = time.perf_counter()
+    with open(run_dir / "log.txt", "w") as log:
+        try:
+            code = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+    row = {"recipe": name, "exit": code, "seconds": time.perf_counter() - start}
+    if speed.is_file():
+        row.update(json.loads(speed.read_text()))
+    row["tail"] = (run_dir / "log.txt").read_text()[-1500:]
+    falling = row.get("loss_first") is not None and row.get("loss_last") is not None and row["loss_last"] < row["loss_first"]
+    problems = [f"exit {code}"] if code != 0 else []
+    problems += [] if row.get("loss_finite") else ["non-finite loss"]
+    problems += [] if falling else ["loss not falling"]
+    row["ok"], row["problems"] = not problems, problems
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    head = "| recipe | status | steps | images/s | peak mem GB | loss: first 20 steps -> last 20 | finite | wall s |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ips = f"{r['images_per_sec']:,.0f}" if r.get("images_per_sec") else "-"
+        mem = f"{r['peak_memory_gb']:.2f}" if r.get("peak_memory_gb") is not None else "-"
+        loss = (f"{r['loss_first']:.3f} -> {r['loss_last']:.3f}" if r.get("loss_first") is not None else "-")
+        status = "ok" if r["ok"] else "FAIL: " + ", ".join(r["problems"])
+        lines.append(f"| {r['recipe']} | {status} | {r.get('steps', '-')} | {ips} | {mem} | {loss} | "
+                     f"{r.get('loss_finite', '-')} | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("recipes", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, default=Path("gpu_results/recipes"))
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=50, help="steps left out of images/s")
+    p.add_argument("--train-images", type=int, default=10000, help="synthetic training images (CIFAR-10: 50,000)")
+    p.add_argument("--test-images", type=int, default=2000)
+    p.add_argument("--jobs", type=int, default=1, help="recipes run at once (images/s is then shared)")
+    p.add_argument("--timeout", type=int, default=240, help="seconds per recipe")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []  # after "--": options of every sslkit fit
+    args = p.parse_args(argv[:len(argv) - len(extra) - (1 if "--" in argv else 0)])
+    data = write_cifar10(args.out / "data", args.train_images, args.test_images)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda r: run_recipe(r.resolve(), data, args.out.resolve(), args.steps, args.warmup,
+                                                  args.timeout, extra), args.recipes))
+    table = markdown(rows)
+    note = "" if args.jobs == 1 else f"\n\n{args.jobs} recipes ran at once on one device: images/s is shared, indicative only."
+    print(table + note)
+    (args.out / "recipes.md").write_text(table + note + "\n")
+    (args.out / "recipes.json").write_text(json.dumps(rows, indent=1))
+    for r in rows:
+        if not r["ok"]:
+            print(f"\n--- {r['recipe']} (exit {r['exit']}) log tail:\n{r['tail']}", file=sys.stderr)
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

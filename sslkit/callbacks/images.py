@@ -1,0 +1,84 @@
+"""Image grids of what a method makes (reconstructions, samples), saved as PNG and logged to W&B."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import WandbLogger
+
+
+class ImageGrid(L.Callback):
+    """After every ``every_n_epochs``-th validation, a grid of the method's :meth:`preview_images`.
+
+    A fixed batch of the first ``num_images`` clean validation images
+    (``trainer.datamodule.labelled_dataset("val")``) goes to
+    ``pl_module.preview_images(x)`` in eval mode without gradients. When it
+    returns images, they are un-normalised with the DataModule's ``mean`` /
+    ``std``, clipped to ``[0, 1]`` and laid out one row per ``num_images``:
+    for reconstructions (``pl_module.preview_reconstructs``, default true) the
+    originals come first, then the outputs (a method may return several rows,
+    e.g. noisy inputs and denoised ones). The grid is saved as
+    ``<default_root_dir>/images/<epoch>.png`` and logged as ``images/preview``
+    to every :class:`~lightning.pytorch.loggers.WandbLogger`. Nothing happens
+    during the sanity check, on ranks other than 0, or when the method returns
+    ``None``.
+
+    Args:
+        num_images: images per row (taken from the start of the validation split).
+        upscale: integer nearest-neighbour magnification of each image (small images, e.g. 8x8 digits).
+        every_n_epochs: make a grid every this many validations' epochs.
+        padding: pixels between images (white).
+    """
+
+    def __init__(self, num_images: int = 8, upscale: int = 1, every_n_epochs: int = 1, padding: int = 2) -> None:
+        if num_images < 1 or upscale < 1 or every_n_epochs < 1 or padding < 0:
+            raise ValueError("ImageGrid needs num_images, upscale, every_n_epochs >= 1 and padding >= 0")
+        self.num_images, self.upscale, self.every_n_epochs, self.padding = num_images, upscale, every_n_epochs, padding
+        self.last_path: Path | None = None
+
+    def inputs(self, datamodule: L.LightningDataModule) -> torch.Tensor:
+        """The fixed preview batch: the first ``num_images`` clean validation images."""
+        ds = datamodule.labelled_dataset("val")
+        return torch.stack([ds[i][0] for i in range(min(self.num_images, len(ds)))])
+
+    def grid(self, x: torch.Tensor, out: torch.Tensor, mean, std, reconstructs: bool) -> torch.Tensor:
+        """The ``(3, H, W)`` grid in ``[0, 1]`` of inputs ``x`` (if ``reconstructs``) and outputs ``out``."""
+        from torchvision.utils import make_grid
+
+        images = torch.cat([x, out.to(x)]) if reconstructs else out.to(x)
+        c = images.shape[1]
+        mean = torch.as_tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)[:, :c]
+        std = torch.as_tensor(std, dtype=images.dtype).view(1, -1, 1, 1)[:, :c]
+        images = (images.float().cpu() * std + mean).clamp(0, 1)
+        if self.upscale > 1:
+            images = F.interpolate(images, scale_factor=self.upscale, mode="nearest")
+        return make_grid(images, nrow=x.shape[0], padding=self.padding, pad_value=1.0)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        dm = trainer.datamodule
+        if (trainer.sanity_checking or not trainer.is_global_zero or dm is None
+                or (trainer.current_epoch + 1) % self.every_n_epochs):
+            return
+        x = self.inputs(dm).to(pl_module.device)
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                out = pl_module.preview_images(x)
+        finally:
+            pl_module.train(was_training)
+        if out is None:
+            return
+        from torchvision.utils import save_image
+
+        grid = self.grid(x.cpu(), out.detach().cpu(), dm.mean, dm.std, getattr(pl_module, "preview_reconstructs", True))
+        path = Path(trainer.default_root_dir) / "images" / f"{trainer.current_epoch}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
+        self.last_path = path
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key="images/preview", images=[str(path)], step=trainer.global_step)
