@@ -13,7 +13,11 @@ NaN/Inf), :class:`~sslkit.callbacks.CollapseMonitor`,
 (RNG states, W&B run id and package versions in checkpoints; ``versions.json``)
 and :class:`~sslkit.callbacks.UnreadableFilesMonitor` (logs ``data/unreadable_files``
 for DataModules that replace unreadable image files, e.g. ImageFolder with
-``bad_files: replace``).
+``bad_files: replace``), and the dashboard panels
+:class:`~sslkit.callbacks.ViewsGrid`, :class:`~sslkit.callbacks.EmbeddingMap` and
+:class:`~sslkit.callbacks.RetrievalGrid` (``--dashboard false`` to leave them out).
+After fit it writes ``<default_root_dir>/report.html`` (``--report false`` to skip;
+docs/dashboards.md).
 
 Checkpoints load with ``weights_only=True`` (``--weights_only false`` to trust
 a file). ``--ckpt_path last`` resumes exactly (see docs/reliability.md) and
@@ -32,6 +36,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from sslkit.callbacks.collapse import CollapseMonitor
+from sslkit.callbacks.dashboard import EmbeddingMap, RetrievalGrid, ViewsGrid
 from sslkit.callbacks.data_health import UnreadableFilesMonitor
 from sslkit.callbacks.guards import NonFiniteGuard, ViewSizeCheck
 from sslkit.callbacks.resume import CHECKPOINT_KEY, ResumeState
@@ -114,6 +119,9 @@ class SSLKitCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(WandbOptions, "wandb", instantiate=True)
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.add_argument("--dashboard", type=bool, default=True,
+                            help="add the dashboard panels (views grid, embedding map, retrieval grid; docs/dashboards.md)")
+        parser.add_argument("--report", type=bool, default=True, help="write <default_root_dir>/report.html after fit")
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         cfg = self._get(self.config_init, "trainer", default={})
@@ -125,6 +133,8 @@ class SSLKitCLI(LightningCLI):
             kwargs["logger"] = [lg for lg in (CSVLogger(root, name="csv"), wandb.logger(root, run_id)) if lg is not None]
         # before SaveConfigCallback
         defaults = [ResumeState, ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor]
+        if self._get(self.config_init, "dashboard", default=True):
+            defaults += [ViewsGrid, EmbeddingMap, RetrievalGrid]
         callbacks = [cls() for cls in defaults if not any(isinstance(c, cls) for c in callbacks)] + callbacks
         if cfg.get("enable_checkpointing", True) is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(ModelCheckpoint(dirpath=root / "checkpoints", save_last=True))
@@ -132,6 +142,13 @@ class SSLKitCLI(LightningCLI):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
+
+    def after_fit(self) -> None:
+        """Write ``<default_root_dir>/report.html`` (rank 0; a failure only warns)."""
+        if self._get(self.config_init, "report", default=True) and self.trainer.is_global_zero:
+            from sslkit.report import report_after_fit
+
+            report_after_fit(Path(self.trainer.default_root_dir))
 
     def _resumed_run_id(self, root: Path, callbacks: list) -> str | None:
         """The W&B run id stored in the checkpoint that ``--ckpt_path`` resumes from, if any."""
@@ -148,6 +165,7 @@ COMMAND_HELP: dict[str, str] = {
     "validate": "run the validation loop of a recipe on a checkpoint (--ckpt_path)",
     "test": "score a checkpoint on the test split of a recipe's data (--ckpt_path)",
     "predict": "run the prediction loop of a recipe on a checkpoint",
+    "report": "write one self-contained HTML report of one or more runs (sslkit report RUN_DIR [RUN_DIR ...])",
 }
 
 
@@ -252,6 +270,10 @@ def main(args: list[str] | None = None) -> None:
     try:
         if argv[0] in COMMANDS:  # export, label-efficiency, cross-domain, adapt
             run(argv[0], argv[1:])
+        elif argv[0] == "report":
+            from sslkit.report.command import main as report
+
+            report(argv[1:])
         else:
             SSLKitCLI(args=args)  # None from the console: LightningCLI reads sys.argv itself
     except Exception as err:  # noqa: BLE001  (re-raised below unless it is the user's input)

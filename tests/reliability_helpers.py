@@ -26,7 +26,7 @@ class Interrupt(L.Callback):
 def tiny_config(root: Path, seed: int = 0, epochs: int = 2, batches: int = 3, interrupt_at: int | None = None,
                 step_ckpts: bool = False, extra_callbacks: list | None = None) -> Path:
     """Write a tiny deterministic SimCLR-on-digits config (16 px, 3 batches of 32 per epoch) and return its path."""
-    callbacks = [{"class_path": "sslkit.callbacks.OnlineLinearProbe", "init_args": {"lr": 0.01}},
+    callbacks = [{"class_path": "sslkit.callbacks.OnlineLinearProbe"},
                  {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                   "init_args": {"dirpath": str(root / "checkpoints"), "save_last": True}}]
     if step_ckpts:

@@ -18,10 +18,18 @@ class UnreadableFilesMonitor(L.Callback):
     the count is that of the whole run and identical on every rank. Logged at
     the end of every training and validation epoch (not during the sanity
     check); files not reported before are named in a warning on rank zero.
+    The files already reported are saved in checkpoints (the DataModule saves
+    its flags), so a resumed run neither restarts the count nor warns again.
     """
 
     def __init__(self) -> None:
         self.reported: set[str] = set()
+
+    def state_dict(self) -> dict[str, list[str]]:
+        return {"reported": sorted(self.reported)}
+
+    def load_state_dict(self, state_dict: dict[str, list[str]]) -> None:
+        self.reported = set(state_dict.get("reported", ()))
 
     def _files(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[str] | None:
         dm = getattr(trainer, "datamodule", None)

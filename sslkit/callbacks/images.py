@@ -1,13 +1,57 @@
-"""Image grids of what a method makes (reconstructions, samples), saved as PNG and logged to W&B."""
+"""Image grids of what a method makes (reconstructions, samples), saved as PNG and logged to W&B.
+
+The helpers here (:func:`unnormalize`, :func:`save_png`, :func:`log_image_file`,
+:func:`log_to_wandb`) are shared by the dashboard callbacks: every panel is a
+file under the run directory first, then logged to each W&B logger.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import WandbLogger
+
+
+def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float], upscale: int = 1) -> torch.Tensor:
+    """Normalised ``(N, C, H, W)`` images back to ``[0, 1]`` (float32, CPU), magnified ``upscale`` times (nearest)."""
+    c = images.shape[1]
+    mean = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)[:, :c]
+    std = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)[:, :c]
+    images = (images.detach().float().cpu() * std + mean).clamp(0, 1)
+    if upscale > 1:
+        images = F.interpolate(images, scale_factor=upscale, mode="nearest")
+    return images
+
+
+def save_png(grid: torch.Tensor, path: Path) -> Path:
+    """Save a ``(C, H, W)`` image in ``[0, 1]`` as a PNG, creating its folder."""
+    from torchvision.utils import save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, path)
+    return path
+
+
+def wandb_loggers(trainer: L.Trainer) -> list[WandbLogger]:
+    """The trainer's W&B loggers (none when W&B is disabled)."""
+    return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+
+
+def log_image_file(trainer: L.Trainer, key: str, path: Path) -> None:
+    """Log the image file ``path`` as ``key`` to every W&B logger of ``trainer``, at the current step."""
+    for logger in wandb_loggers(trainer):
+        logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
+
+
+def log_to_wandb(trainer: L.Trainer, items: dict[str, Any]) -> None:
+    """Log W&B objects (``wandb.Table``, plots) to every W&B logger of ``trainer``, at the current step."""
+    for logger in wandb_loggers(trainer):
+        logger.log_metrics(items, step=trainer.global_step)
 
 
 class ImageGrid(L.Callback):
@@ -48,13 +92,7 @@ class ImageGrid(L.Callback):
         """The ``(3, H, W)`` grid in ``[0, 1]`` of inputs ``x`` (if ``reconstructs``) and outputs ``out``."""
         from torchvision.utils import make_grid
 
-        images = torch.cat([x, out.to(x)]) if reconstructs else out.to(x)
-        c = images.shape[1]
-        mean = torch.as_tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)[:, :c]
-        std = torch.as_tensor(std, dtype=images.dtype).view(1, -1, 1, 1)[:, :c]
-        images = (images.float().cpu() * std + mean).clamp(0, 1)
-        if self.upscale > 1:
-            images = F.interpolate(images, scale_factor=self.upscale, mode="nearest")
+        images = unnormalize(torch.cat([x, out.to(x)]) if reconstructs else out.to(x), mean, std, self.upscale)
         return make_grid(images, nrow=x.shape[0], padding=self.padding, pad_value=1.0)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -72,13 +110,7 @@ class ImageGrid(L.Callback):
             pl_module.train(was_training)
         if out is None:
             return
-        from torchvision.utils import save_image
-
-        grid = self.grid(x.cpu(), out.detach().cpu(), dm.mean, dm.std, getattr(pl_module, "preview_reconstructs", True))
-        path = Path(trainer.default_root_dir) / "images" / f"{trainer.current_epoch}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
+        grid = self.grid(x.cpu(), out.detach().cpu(), dm.mean, dm.std, pl_module.preview_reconstructs)
+        path = save_png(grid, Path(trainer.default_root_dir) / "images" / f"{trainer.current_epoch}.png")
         self.last_path = path
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key="images/preview", images=[str(path)], step=trainer.global_step)
+        log_image_file(trainer, "images/preview", path)

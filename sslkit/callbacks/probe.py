@@ -1,4 +1,4 @@
-"""Online evaluation during pretraining: a linear probe and a kNN monitor."""
+"""Online evaluation during pretraining: a linear probe and a kNN monitor, both on frozen features."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
+from torch.nn.utils import skip_init
+from torchmetrics.utilities.distributed import gather_all_tensors
 
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
 from sslkit.metrics import KNNAccuracy
-from sslkit.utils.distributed import gather_with_grad
 
 
 def _num_classes(pl_module: L.LightningModule, who: str) -> int:
@@ -23,92 +23,183 @@ def _num_classes(pl_module: L.LightningModule, who: str) -> int:
     return n
 
 
-class OnlineLinearProbe(L.Callback):
-    """Trains a linear classifier on detached backbone features during pretraining.
+def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int, l2: float = 1.0,
+                 max_iter: int = 500, tol: float = 1e-5) -> tuple[nn.Linear, float]:
+    """Multinomial logistic regression on standardised features, returned as one linear layer on raw features.
 
-    Every training batch, the features of the first view (the ``features`` of
-    the method's step output) are gathered from all processes and the probe
-    takes one step on the labelled ones (label ``-1`` is skipped) with its own
-    Adam optimizer, in float32 whatever the trainer's precision. So every
-    process holds the same probe. It never back-propagates into the backbone.
-    Validation top-1 on the ``val`` loader is logged as ``probe/linear_acc``.
-    The probe and its optimizer are saved in checkpoints and restored on resume.
+    Each feature is standardised with the mean and (population) standard
+    deviation of ``features`` (a constant feature keeps scale 1), then
+    ``mean_i CE(W z_i + b, y_i) + l2 / (2 N) * ||W||^2`` is minimised by
+    full-batch L-BFGS in float32 from zero weights, so the fit is deterministic.
+    This is the objective of scikit-learn's ``StandardScaler`` +
+    ``LogisticRegression(C=1 / l2)``, the offline probe of
+    :func:`sslkit.callbacks.summary.linear_eval`. The scaling is folded into
+    the returned layer: ``W' = W / std``, ``b' = b - W' mean``.
 
     Args:
-        lr: probe learning rate.
-        weight_decay: probe weight decay.
+        features: ``(N, D)`` training features.
+        labels: ``(N,)`` integer labels in ``[0, num_classes)``.
+        num_classes: number of classes.
+        l2: L2 penalty on the summed cross-entropy (scikit-learn's ``1 / C``); the bias is not penalised.
+        max_iter: L-BFGS iterations at most.
+        tol: stop when every gradient entry is below ``tol`` in absolute value.
+
+    Returns:
+        The fitted ``nn.Linear(D, num_classes)`` (float32, on the features' device) and its mean
+        training cross-entropy.
+    """
+    if features.ndim != 2 or labels.shape != features.shape[:1] or features.shape[0] == 0:
+        raise ValueError(f"fit_logistic needs (N > 0, D) features and (N,) labels, got {tuple(features.shape)} "
+                         f"and {tuple(labels.shape)}")
+    if num_classes < 2 or l2 <= 0 or max_iter < 1 or tol <= 0:
+        raise ValueError("fit_logistic needs num_classes >= 2, l2 > 0, max_iter >= 1 and tol > 0")
+    # callable from Lightning's evaluation hooks, which may run under inference mode and autocast
+    no_autocast = torch.autocast(device_type=features.device.type, enabled=False)
+    with torch.inference_mode(False), torch.enable_grad(), no_autocast:
+        x = features.detach().float()
+        x, labels = (t.clone() if t.is_inference() else t for t in (x, labels))  # inference tensors refuse autograd
+        mean = x.mean(dim=0)
+        std = x.std(dim=0, unbiased=False)
+        std = torch.where(std > 1e-6 * mean.abs().clamp_min(1.0), std, torch.ones_like(std))
+        z = (x - mean) / std
+        weight = torch.zeros(num_classes, x.shape[1], device=x.device, requires_grad=True)
+        bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
+        penalty = 0.5 * l2 / x.shape[0]
+        opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=tol,
+                                tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(z @ weight.T + bias, labels) + penalty * weight.square().sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        with torch.no_grad():
+            ce = float(F.cross_entropy(z @ weight.T + bias, labels))
+            probe = skip_init(nn.Linear, x.shape[1], num_classes, device=x.device)  # draws no random numbers
+            probe.weight.copy_(weight / std)
+            probe.bias.copy_(bias - probe.weight @ mean)
+    return probe.requires_grad_(False), ce
+
+
+def _gather(t: torch.Tensor) -> torch.Tensor:
+    """Concatenate a tensor's rows over every process (uneven sizes allowed), in rank order."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.cat(gather_all_tensors(t.contiguous()))
+    return t
+
+
+class OnlineLinearProbe(L.Callback):
+    """A linear probe refitted on frozen features at every validation; logs ``probe/linear_acc``.
+
+    During validation the features of the clean labelled training images of the
+    ``bank`` loader (backbone in eval mode, no gradients; label ``-1`` skipped;
+    at most ``max_bank`` per process) and of the ``val`` loader are kept. At the
+    end of validation the bank is gathered from every process and
+    :func:`fit_logistic` fits a standardised multinomial logistic regression on
+    it from scratch, in float32 whatever the trainer's precision; under several
+    processes rank 0 fits and broadcasts, so every process holds the same probe.
+    Its top-1 accuracy on the ``val`` features (all processes) is logged as
+    ``probe/linear_acc``, its training cross-entropy as ``probe/train_loss``.
+
+    The reading is that of the offline probe (scikit-learn's logistic
+    regression on the same frozen features, see docs/evaluation.md) at every
+    validation, the first included; it does not lag the representation as a
+    probe trained step by step on augmented train-mode features does. The probe
+    never back-propagates into the backbone and is not trained between
+    validations. The last fitted probe (a plain ``nn.Linear`` on raw features)
+    is saved in checkpoints.
+
+    Args:
+        l2: L2 penalty on the summed cross-entropy (scikit-learn's ``1 / C``; 1.0 as its default).
+        max_iter: L-BFGS iterations per fit at most.
+        max_bank: cap on bank features held per process (the first ones seen).
     """
 
-    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
-        if lr <= 0 or weight_decay < 0:
-            raise ValueError("OnlineLinearProbe needs lr > 0 and weight_decay >= 0")
-        self.lr, self.weight_decay = lr, weight_decay
+    def __init__(self, l2: float = 1.0, max_iter: int = 500, max_bank: int = 20000) -> None:
+        if l2 <= 0 or max_iter < 1 or max_bank < 1:
+            raise ValueError("OnlineLinearProbe needs l2 > 0, max_iter >= 1 and max_bank >= 1")
+        self.l2, self.max_iter, self.max_bank = l2, max_iter, max_bank
+        self.num_classes = 0
         self.probe: nn.Linear | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.accuracy: MulticlassAccuracy | None = None
-        self._pending: dict | None = None
+        self._bank: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._bank_count = 0
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        n = _num_classes(pl_module, "OnlineLinearProbe") if self.probe is None else self.probe.out_features
-        if n < 2 or self.probe is not None:
-            return
-        self.probe = nn.Linear(pl_module.num_features, n)
-        self.optimizer = torch.optim.Adam(self.probe.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        self.accuracy = MulticlassAccuracy(num_classes=n, average="micro")
+        if self.num_classes < 2:
+            self.num_classes = _num_classes(pl_module, "OnlineLinearProbe")
 
-    def _to_device(self, device: torch.device) -> None:
-        self.probe.to(device)
-        self.accuracy.to(device)
-        if self._pending is not None:  # restored state waits until the probe sits on its device
-            self.probe.load_state_dict(self._pending["probe"])
-            self.optimizer.load_state_dict(self._pending["optimizer"])
-            self._pending = None
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.probe is not None:
-            self._to_device(pl_module.device)
-
-    on_validation_start = on_test_start = on_fit_start
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        if self.probe is None or not isinstance(outputs, dict) or "features" not in outputs:
-            return
-        feats, labels = gather_with_grad(outputs["features"].detach()), gather_with_grad(outputs["labels"])
-        keep = labels >= 0
-        if not keep.any():
-            return
-        with torch.enable_grad(), torch.autocast(device_type=feats.device.type, enabled=False):
-            loss = F.cross_entropy(self.probe(feats[keep].float()), labels[keep])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-        pl_module.log("probe/train_loss", loss.detach(), batch_size=int(keep.sum()))
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._bank, self._val, self._bank_count = [], [], 0
 
     def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
-        if self.probe is None or trainer.sanity_checking or dataloader_idx != VAL_LOADER:
+        if self.num_classes < 2 or trainer.sanity_checking:
             return
-        with torch.no_grad(), torch.autocast(device_type=pl_module.device.type, enabled=False):
-            logits = self.probe(outputs["features"].float())
-        keep = outputs["labels"] >= 0
-        self.accuracy.update(logits[keep], outputs["labels"][keep])
+        labels = outputs["labels"]
+        keep = labels >= 0
+        feats, labels = outputs["features"][keep].detach().float(), labels[keep]
+        if dataloader_idx == BANK_LOADER:
+            room = self.max_bank - self._bank_count
+            feats, labels = feats[:room], labels[:room]
+            self._bank_count += feats.shape[0]
+            self._bank.append((feats, labels))
+        elif dataloader_idx == VAL_LOADER:
+            self._val.append((feats, labels))
+
+    @staticmethod
+    def _cat(pairs: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if not pairs:
+            return torch.empty(0, 0, device=device), torch.empty(0, dtype=torch.long, device=device)
+        return torch.cat([f for f, _ in pairs]), torch.cat([y for _, y in pairs])
+
+    def fit(self, trainer: L.Trainer, bank: tuple[torch.Tensor, torch.Tensor]) -> float | None:
+        """Fit the probe on the (gathered) bank, identical on every process; return its training loss."""
+        fitted = None
+        if trainer.is_global_zero and bank[0].shape[0] > 0:
+            probe, loss = fit_logistic(*bank, self.num_classes, self.l2, self.max_iter)
+            fitted = {"weight": probe.weight.cpu(), "bias": probe.bias.cpu(), "loss": loss}
+        if trainer.world_size > 1:
+            fitted = trainer.strategy.broadcast(fitted, src=0)
+        if fitted is None:
+            return None
+        weight = fitted["weight"].to(bank[0].device)
+        self.probe = skip_init(nn.Linear, weight.shape[1], weight.shape[0], device=weight.device).requires_grad_(False)
+        self.probe.load_state_dict({"weight": weight, "bias": fitted["bias"].to(weight.device)})
+        return fitted["loss"]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.probe is None or trainer.sanity_checking:
+        if self.num_classes < 2 or trainer.sanity_checking:
+            return
+        device = pl_module.device
+        bank_x, bank_y = self._cat(self._bank, device)
+        val_x, val_y = self._cat(self._val, device)
+        self._bank, self._val = [], []
+        dim = pl_module.num_features
+        bank = (_gather(bank_x.reshape(-1, dim)), _gather(bank_y))
+        loss = self.fit(trainer, bank)
+        if loss is None:
+            rank_zero_warn("OnlineLinearProbe: no labelled bank features this validation; it logs nothing.")
+            return
+        with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
+            correct = (self.probe(val_x.reshape(-1, dim)).argmax(dim=1) == val_y).sum() if val_y.numel() else 0
+        counts = _gather(torch.tensor([[float(correct), float(val_y.numel())]], device=device)).sum(dim=0)
+        if counts[1] == 0:
             return
         # computed over every process's samples already: the same value on every rank (sync_dist keeps it so)
-        pl_module.log("probe/linear_acc", self.accuracy.compute(), add_dataloader_idx=False, sync_dist=True)
-        self.accuracy.reset()
+        pl_module.log("probe/linear_acc", counts[0] / counts[1], add_dataloader_idx=False, sync_dist=True)
+        pl_module.log("probe/train_loss", torch.tensor(loss, device=device), add_dataloader_idx=False, sync_dist=True)
 
     def state_dict(self) -> dict[str, Any]:
-        if self.probe is None:
-            return {}
-        return {"probe": self.probe.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {} if self.probe is None else {"probe": {k: v.cpu() for k, v in self.probe.state_dict().items()}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if state_dict:
-            self._pending = state_dict
+        if state_dict.get("probe"):
+            w = state_dict["probe"]["weight"]
+            self.probe = skip_init(nn.Linear, w.shape[1], w.shape[0]).requires_grad_(False)
+            self.probe.load_state_dict(state_dict["probe"])
 
 
 class KNNMonitor(L.Callback):

@@ -20,7 +20,7 @@ def linear_eval(train: tuple, test: tuple) -> float:
 
 
 class LinearEvalSummary(L.Callback):
-    """After pretraining, compare the trained backbone with a freshly initialised one.
+    """After pretraining, compare the trained method's features with those of a freshly built one.
 
     Both are frozen; a logistic regression is fitted on features of a
     class-stratified ``label_fraction`` of the training labels and scored on the
@@ -31,8 +31,9 @@ class LinearEvalSummary(L.Callback):
     Args:
         label_fraction: share of training labels the classifier may use.
         seed: seed of the label subset and of the fresh backbone.
-        compare_init: also evaluate a freshly built backbone (random init, or the
-            starting checkpoint for continued pretraining).
+        compare_init: also evaluate the method built afresh from its hyperparameters
+            (:meth:`~sslkit.methods.SSLMethod.initial_copy`: random init, or the starting
+            weights for continued pretraining), read by the same ``embed``.
     """
 
     def __init__(self, label_fraction: float = 0.1, seed: int = 0, compare_init: bool = True) -> None:
@@ -47,17 +48,12 @@ class LinearEvalSummary(L.Callback):
         was_training = pl_module.training
         pl_module.eval()
         try:
-            embed = lambda: (extract_features(pl_module.embed, train_ds, pl_module.device),  # noqa: E731
-                             extract_features(pl_module.embed, test_ds, pl_module.device))
-            out["linear_acc_ssl"] = linear_eval(*embed())
+            score = lambda m: linear_eval(extract_features(m.embed, train_ds, pl_module.device),  # noqa: E731
+                                          extract_features(m.embed, test_ds, pl_module.device))
+            out["linear_acc_ssl"] = score(pl_module)
             if self.compare_init:
-                trained = pl_module.backbone
                 torch.manual_seed(self.seed)
-                pl_module.backbone = pl_module.build_backbone().to(pl_module.device).eval()
-                try:
-                    out["linear_acc_init"] = linear_eval(*embed())
-                finally:
-                    pl_module.backbone = trained
+                out["linear_acc_init"] = score(pl_module.initial_copy().to(pl_module.device).eval())
         finally:
             pl_module.train(was_training)
         return out

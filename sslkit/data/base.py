@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from sslkit.data.memory import InMemoryImages, collate, uint8_images
-from sslkit.data.resumable import ResumableDataLoader, eval_sampler
+from sslkit.data.resumable import ResumableShuffle, eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.transforms import ViewAugment, normalize
 
@@ -46,7 +46,7 @@ class _Mapped(Dataset):
         return self.transform(img), y
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(ResumableShuffle, L.LightningDataModule):
     """Base class: splits, multi-view augmentation, loaders, label fractions.
 
     Subclasses implement :meth:`build_splits` returning the raw ``train``,
@@ -96,7 +96,6 @@ class ImageDataModule(L.LightningDataModule):
         self.bank_size = bank_size
         self.seed = seed
         self._splits: dict[str, tuple[Dataset, np.ndarray]] | None = None
-        self._shuffle_seed: int | None = None  # drawn from the global RNG once, saved in checkpoints
 
     # ------------------------------------------------------------------ subclass hooks
     def build_splits(self) -> dict[str, tuple[Dataset, np.ndarray]]:
@@ -162,27 +161,10 @@ class ImageDataModule(L.LightningDataModule):
             )
 
     # ------------------------------------------------------------------ loaders
-    def state_dict(self) -> dict[str, int]:
-        return {} if self._shuffle_seed is None else {"shuffle_seed": self._shuffle_seed}
-
-    def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)
-
-    def shuffle_seed(self) -> int:
-        """Seed of the training shuffle: drawn from the global RNG once, equal on every process, checkpointed."""
-        if self._shuffle_seed is None:
-            seed = int(torch.randint(2**31 - 1, ()).item())
-            # every process must shard the same permutation, whatever its own RNG state
-            distributed = getattr(self.trainer, "world_size", 1) > 1
-            self._shuffle_seed = int(self.trainer.strategy.broadcast(seed, src=0)) if distributed else seed
-        return self._shuffle_seed
-
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False) -> DataLoader:
         if train:  # shuffle order = f(seed, epoch); resumes exactly, mid-epoch included
-            epoch = self.trainer.current_epoch if self.trainer is not None else 0
-            return ResumableDataLoader(ds, batch_size, seed=self.shuffle_seed(), epoch=epoch, drop_last=True,
-                                       num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                                       pin_memory=torch.cuda.is_available(), collate_fn=collate)
+            return self.resumable_loader(ds, batch_size, num_workers=self.num_workers, collate_fn=collate,
+                                         persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
         return DataLoader(ds, batch_size=batch_size, sampler=eval_sampler(ds, self.trainer), num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 

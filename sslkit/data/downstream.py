@@ -9,14 +9,14 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from sslkit.data.resumable import eval_sampler
+from sslkit.data.resumable import ResumableShuffle, eval_sampler
 from sslkit.data.subsets import check_fraction
 from sslkit.transforms import ViewAugment, normalize
 
 SPLITS = ("train", "val", "test")
 
 
-class LabelledDataModule(L.LightningDataModule):
+class LabelledDataModule(ResumableShuffle, L.LightningDataModule):
     """``(x, y)`` batches for supervised transfer, from a source DataModule.
 
     The source is any DataModule implementing ``labelled_dataset(split,
@@ -81,8 +81,10 @@ class LabelledDataModule(L.LightningDataModule):
         return True
 
     def _loader(self, ds: Dataset, batch_size: int, train: bool) -> DataLoader:
-        return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train and len(ds) > batch_size,
-                          sampler=None if train else eval_sampler(ds, self.trainer), num_workers=self.num_workers,
+        if train:  # shuffle order = f(seed, epoch); resumes exactly mid-epoch, under DDP too
+            return self.resumable_loader(ds, batch_size, drop_last=len(ds) > batch_size, num_workers=self.num_workers,
+                                         persistent_workers=self.num_workers > 0)
+        return DataLoader(ds, batch_size=batch_size, sampler=eval_sampler(ds, self.trainer), num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
@@ -116,7 +118,7 @@ class _WithDomain(Dataset):
         return x, y, self.domain
 
 
-class DomainAdaptationDataModule(L.LightningDataModule):
+class DomainAdaptationDataModule(ResumableShuffle, L.LightningDataModule):
     """Labelled source domain(s) plus an unlabelled target domain, for domain adaptation.
 
     Training batches are ``{"source": (x, y, domain), "target": (x, y)}`` (the
@@ -166,15 +168,16 @@ class DomainAdaptationDataModule(L.LightningDataModule):
     def target_dataset(self, split: str = "train") -> Dataset:
         return self.target.labelled_dataset(split, fraction=1.0) if split == "train" else self.target.labelled_dataset(split)
 
-    def _loader(self, ds: Dataset, batch_size: int, train: bool) -> DataLoader:
-        return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
-                          sampler=None if train else eval_sampler(ds, self.trainer))
+    def _loader(self, ds: Dataset, batch_size: int, train: bool, stream: int = 0) -> DataLoader:
+        if train:  # shuffle order = f(seed, epoch); each loader resumes exactly mid-epoch, under DDP too
+            return self.resumable_loader(ds, batch_size, stream=stream, drop_last=True, num_workers=self.num_workers)
+        return DataLoader(ds, batch_size=batch_size, num_workers=self.num_workers, sampler=eval_sampler(ds, self.trainer))
 
     def train_dataloader(self):
         from lightning.pytorch.utilities import CombinedLoader
 
         return CombinedLoader({"source": self._loader(self.source_dataset(), self.batch_size, True),
-                               "target": self._loader(self.target_dataset("train"), self.batch_size, True)},
+                               "target": self._loader(self.target_dataset("train"), self.batch_size, True, stream=1)},
                               mode="max_size_cycle")
 
     def val_dataloader(self) -> DataLoader:

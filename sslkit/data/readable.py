@@ -45,21 +45,26 @@ class ReadableImages(Dataset):
     Args:
         base: dataset of ``(image, label)`` items; item ``i`` is read from ``paths[i]``.
         paths: the file behind each item (reported in errors, warnings and logs).
-        labels: label of each item, ``-1`` where unknown; a replacement has the same
-            label when the item is labelled and its class has a readable file.
+        labels: label of each item, ``-1`` where unknown; a replacement of a labelled
+            item always has its label.
         policy: ``stop`` raises :class:`UnreadableImageError`; ``replace`` returns the
-            next readable item (scanning forward, wrapping around), deterministically.
+            next readable item of the same class (any item when unlabelled; scanning
+            forward, wrapping around), deterministically. When every file of a class
+            is unreadable, ``replace`` raises :class:`UnreadableImageError` naming the
+            class: an image of another class would silently train on a wrong label.
+        class_names: name of each label, for that message (default ``class <label>``).
 
     ``flags`` is a shared-memory ``uint8`` vector, 1 where a file was found unreadable.
     """
 
     def __init__(self, base: Dataset, paths: Sequence[str], labels: Sequence[int] | np.ndarray,
-                 policy: Literal["stop", "replace"] = "stop") -> None:
+                 policy: Literal["stop", "replace"] = "stop", class_names: Sequence[str] | None = None) -> None:
         check_policy(policy)
         if not len(base) == len(paths) == len(labels):
             raise ValueError(f"base, paths and labels differ in length ({len(base)}, {len(paths)}, {len(labels)})")
         self.base, self.paths, self.policy = base, [str(p) for p in paths], policy
         self.labels = np.asarray(labels, dtype=np.int64)
+        self.class_names = list(class_names) if class_names is not None else None
         self.flags = torch.zeros(len(self.paths), dtype=torch.uint8).share_memory_()
 
     def __len__(self) -> int:
@@ -77,25 +82,33 @@ class ReadableImages(Dataset):
                 ) from e
             self.flags[i] = 1
             warnings.warn(f"unreadable image file {self.paths[i]} ({type(e).__name__}: {e}); "
-                          f"replaced by the next readable image (of the same class when labelled)", stacklevel=3)
+                          f"replaced by the next readable image{' of the same class' if self.labels[i] >= 0 else ''}",
+                          stacklevel=3)
             return None
 
-    def _candidates(self, i: int) -> list[np.ndarray]:
-        """Indices to try instead of ``i``, in order: same label first (when labelled), then any."""
+    def _candidates(self, i: int) -> np.ndarray:
+        """Indices to try instead of ``i``, in order: those of the same label (any index when unlabelled)."""
         order = np.roll(np.arange(len(self)), -i)[1:]  # i+1, ..., n-1, 0, ..., i-1
-        if self.labels[i] < 0:
-            return [order]
-        same = self.labels[order] == self.labels[i]
-        return [order[same], order[~same]]
+        return order if self.labels[i] < 0 else order[self.labels[order] == self.labels[i]]
+
+    def _class_name(self, label: int) -> str:
+        if self.class_names is not None and 0 <= label < len(self.class_names):
+            return f"{self.class_names[label]!r} (label {label})"
+        return f"label {label}"
 
     def __getitem__(self, i: int):
         if not self.flags[i]:
             item = self._read(i)
             if item is not None:
                 return item
-        for group in self._candidates(i):
-            for j in group.tolist():
-                if not self.flags[j] and (item := self._read(j)) is not None:
-                    return item
+        for j in self._candidates(i).tolist():
+            if not self.flags[j] and (item := self._read(j)) is not None:
+                return item
+        if self.labels[i] >= 0:
+            raise UnreadableImageError(
+                f"no readable image file is left in class {self._class_name(int(self.labels[i]))} of this split "
+                f"(all {int((self.labels == self.labels[i]).sum())} unreadable, e.g. {self.paths[i]}); replacing it "
+                f"by another class's image would train on a wrong label. Add readable images of this class "
+                f"or remove its folder (the class then leaves the task).")
         raise UnreadableImageError(f"no readable image file among the {len(self)} files of this split "
                                    f"(e.g. {self.paths[i]}); check the folder")

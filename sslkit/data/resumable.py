@@ -7,6 +7,8 @@ state is the epoch and the number of batches already yielded, and a restored
 loader skips those batches by index (no data is read for them). Because the
 order is a pure function of ``(seed, epoch)`` and no draw touches the global
 RNG, a resumed run sees exactly the batches an uninterrupted run would.
+:class:`ResumableShuffle` gives any DataModule these training loaders and a
+checkpointed shuffle seed.
 """
 
 from __future__ import annotations
@@ -148,3 +150,45 @@ class ResumableDataLoader(DataLoader):
         if isinstance(self.sampler, ResumableRandomSampler):
             self.sampler.seed = self.seed
         self._resume_at = int(state_dict["batches"])
+
+
+class ResumableShuffle:
+    """Mixin for a ``LightningDataModule``: resumable training loaders and a checkpointed shuffle seed.
+
+    Every training loader built with :meth:`resumable_loader` is a
+    :class:`ResumableDataLoader` whose order is a function of ``(seed, epoch)``:
+    the seed is drawn once from the global RNG (so ``seed_everything`` sets it),
+    broadcast from rank 0 under DDP and saved in the DataModule's state; the
+    loader saves its position. Lightning keeps its ``DistributedSampler`` instead of
+    injecting its own, so a mid-epoch resume is exact under DDP too.
+    """
+
+    _shuffle_seed: int | None = None
+
+    def state_dict(self) -> dict[str, int]:
+        return {} if self._shuffle_seed is None else {"shuffle_seed": self._shuffle_seed}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)
+
+    def shuffle_seed(self) -> int:
+        """Seed of the training shuffle: drawn from the global RNG once, equal on every process, checkpointed."""
+        if self._shuffle_seed is None:
+            seed = int(torch.randint(2**31 - 1, ()).item())
+            trainer = getattr(self, "trainer", None)
+            distributed = getattr(trainer, "world_size", 1) > 1  # every process must shard the same permutation
+            self._shuffle_seed = int(trainer.strategy.broadcast(seed, src=0)) if distributed else seed
+        return self._shuffle_seed
+
+    def resumable_loader(self, dataset: Dataset, batch_size: int, stream: int = 0, **kwargs: Any) -> ResumableDataLoader:
+        """A :class:`ResumableDataLoader` over ``dataset`` for the current epoch.
+
+        Args:
+            dataset: the training set.
+            batch_size: samples per batch.
+            stream: distinguishes several training loaders of one DataModule (their orders differ).
+            **kwargs: other DataLoader arguments (``drop_last`` defaults to ``True``).
+        """
+        trainer = getattr(self, "trainer", None)
+        epoch = trainer.current_epoch if trainer is not None else 0
+        return ResumableDataLoader(dataset, batch_size, seed=self.shuffle_seed() + stream, epoch=epoch, **kwargs)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from sslkit.data.resumable import eval_sampler
+from sslkit.data.resumable import ResumableShuffle, eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.utils.hf import load_tokenizer, tokenizer_fingerprint
 
@@ -351,7 +351,7 @@ class MLMCollate:
 
 
 # ---------------------------------------------------------------------------- DataModules
-class TextClassificationDataModule(L.LightningDataModule):
+class TextClassificationDataModule(ResumableShuffle, L.LightningDataModule):
     """A labelled text task: ``(inputs, labels)`` batches for probes, kNN, linear eval and fine-tuning.
 
     The data is ``path``: a ``.csv``/``.tsv``/``.jsonl`` file with ``text_column``
@@ -478,9 +478,11 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False, collate_fn=None) -> DataLoader:
-        return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
-                          sampler=None if train else eval_sampler(ds, self.trainer), collate_fn=collate_fn,
-                          persistent_workers=self.num_workers > 0)
+        if train:  # shuffle order = f(seed, epoch); resumes exactly mid-epoch, under DDP too
+            return self.resumable_loader(ds, batch_size, drop_last=True, num_workers=self.num_workers,
+                                         collate_fn=collate_fn, persistent_workers=self.num_workers > 0)
+        return DataLoader(ds, batch_size=batch_size, num_workers=self.num_workers, sampler=eval_sampler(ds, self.trainer),
+                          collate_fn=collate_fn, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         ds = self.labelled_dataset("train")

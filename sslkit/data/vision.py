@@ -14,9 +14,10 @@ still verifies the archive's md5.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -230,7 +231,9 @@ class ImageFolderDataModule(ImageDataModule):
     ``bad_files``: ``stop`` raises :class:`~sslkit.data.readable.UnreadableImageError`
     naming the file; ``replace`` warns with the path and uses the next readable
     image of the same class and split instead (batch shapes stay fixed, so DDP
-    processes stay in step). :meth:`unreadable_files` lists the files found so far;
+    processes stay in step), and stops naming the class when none of its files
+    in the split is readable. :meth:`unreadable_files` lists the files found so far
+    (saved in checkpoints, so a resumed run keeps them flagged and counted);
     :class:`~sslkit.callbacks.UnreadableFilesMonitor` logs their number as
     ``data/unreadable_files``.
 
@@ -304,7 +307,8 @@ class ImageFolderDataModule(ImageDataModule):
             idx = idx[keep]
         out["train"] = (Subset(data, idx.tolist()), labels[idx])
         # after the carving, so that a replacement always comes from the same split
-        return {name: (ReadableImages(ds, _file_paths(ds), y, self.bad_files), y) for name, (ds, y) in out.items()}
+        return {name: (ReadableImages(ds, _file_paths(ds), y, self.bad_files, self.classes or None), y)
+                for name, (ds, y) in out.items()}
 
     def _readable(self) -> list[ReadableImages]:
         return [self.splits()[name][0] for name in ("train", "val", "test")]
@@ -327,6 +331,40 @@ class ImageFolderDataModule(ImageDataModule):
         flags = self.unreadable_flags() if flags is None else flags
         paths = [p for ds in self._readable() for p in ds.paths]
         return sorted({paths[i] for i in torch.nonzero(flags).flatten().tolist()})
+
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base state plus ``unreadable_files``: files found unreadable so far on any process.
+
+        Under DDP the flags of all processes are combined (all-reduce max; Lightning
+        builds the checkpoint state on every process, and rank 0's is saved).
+        """
+        state = super().state_dict()
+        if self.bad_files != "replace":
+            return state
+        flags = self.unreadable_flags()
+        trainer = self.trainer
+        if (trainer is not None and getattr(trainer, "world_size", 1) > 1 and torch.distributed.is_available()
+                and torch.distributed.is_initialized()):
+            flags = flags.to(trainer.strategy.root_device, torch.int32)  # NCCL reduces device tensors only
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        return {**state, "unreadable_files": self.unreadable_files(flags.cpu())}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the base state and flag the saved unreadable files again (they are not re-read)."""
+        super().load_state_dict(state_dict)
+        saved = set(state_dict.get("unreadable_files", ()))
+        if not saved:
+            return
+        found = 0
+        for ds in self._readable():
+            for i, path in enumerate(ds.paths):
+                if path in saved:
+                    ds.flags[i] = 1
+                    found += 1
+        if found < len(saved):
+            warnings.warn(f"{len(saved) - found} of the {len(saved)} unreadable files saved in the checkpoint are not "
+                          f"in this dataset (moved or renamed?); they are no longer counted")
 
 
 def _file_paths(ds: Dataset) -> list[str]:

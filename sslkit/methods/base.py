@@ -91,6 +91,11 @@ class SSLMethod(L.LightningModule):
 
     inputs: ClassVar[Literal["views", "tokens"]] = "views"
     num_views: tuple[int, int | None] = (2, 2)
+    #: whether :meth:`preview_images` returns reconstructions of its inputs (shown under the
+    #: originals by :class:`~sslkit.callbacks.ImageGrid`) rather than samples.
+    preview_reconstructs: bool = True
+    #: what the view-count error tells the user to change (methods whose views are not augmentations say their own).
+    views_fix: str = "set num_views in data.init_args.views accordingly"
 
     def __init__(
         self,
@@ -103,7 +108,9 @@ class SSLMethod(L.LightningModule):
         embed_stage: int | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.save_hyperparameters()  # every subclass's arguments, then again without optimizers and schedulers
+        self.save_hyperparameters(ignore=[k for k, v in self.hparams.items()  # (any stage's): code, not settings
+                                          if callable(v) or k.endswith(("optimizer", "lr_scheduler"))])
         self.backbone_name = backbone
         self.backbone_kwargs = dict(backbone_kwargs or {})
         self.backbone = self.build_backbone()
@@ -126,6 +133,17 @@ class SSLMethod(L.LightningModule):
     def build_backbone(self) -> nn.Module:
         """A new backbone as configured, before any training (used for baselines)."""
         return create_backbone(self.backbone_name, **self.backbone_kwargs)
+
+    def initial_copy(self) -> SSLMethod:
+        """The same method built afresh from its hyperparameters: the "at initialisation" baseline.
+
+        Every module is new (backbone and any head that :meth:`embed` reads, such
+        as a VAE's posterior or a diffusion model's conditioning), with random
+        weights, or the starting weights when the method loads pretrained ones.
+        Seed the global RNG first for a reproducible copy.
+        """
+        hparams = {k: v for k, v in self.hparams.items() if not k.startswith("_")}
+        return type(self)(**hparams)
 
     def embed(self, x: Any) -> torch.Tensor:
         """Features used for evaluation and transfer: ``(B, num_features)``."""
@@ -174,7 +192,7 @@ class SSLMethod(L.LightningModule):
             return
         want = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
         raise ValueError(f"{type(self).__name__} needs {want} view(s) per image, the DataModule gives {len(views)}; "
-                         f"set num_views in data.init_args.views accordingly")
+                         f"{self.views_fix}")
 
     def momentum_encoders(self) -> list[tuple[str, MomentumEncoder]]:
         """Every :class:`~sslkit.utils.MomentumEncoder` of the method, by attribute name."""

@@ -11,6 +11,17 @@
   prefix tuning: Li & Liang, 2021, arXiv:2101.00190; prompt tuning: Lester et
   al., 2021, arXiv:2104.08691).
 
+AdaLoRA's orthogonality regulariser (``orth_reg_weight * mean ||P P^T - I||_F``
+over its ``lora_A`` / ``lora_B`` matrices) is added by peft only when the wrapped
+model returns a loss, which sslkit's feature backbones never do:
+:func:`adalora_orth_regulariser` computes it for the training loss
+(:class:`~sslkit.transfer.TransferClassifier` adds it), and :func:`adalora_step`
+runs the rank re-allocation after each optimizer step.
+
+:func:`merge_adapters` folds ``lora`` / ``ia3`` / ``adalora`` adapters into the
+weights and removes them, giving back the plain registry backbone (what
+``sslkit export`` writes for a checkpoint trained with adapters).
+
 The classification head is never inside the peft model: it stays a separate,
 fully trainable module of :class:`~sslkit.transfer.TransferClassifier` (so it is
 trained and saved without ``modules_to_save``).
@@ -20,8 +31,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import torch
 from torch import nn
 
+MERGEABLE: tuple[str, ...] = ("lora", "ia3", "adalora")  # prefix / prompt tuning add tokens, not weights
 AdapterName = Literal["lora", "ia3", "adalora", "prefix_tuning", "prompt_tuning"]
 ADAPTERS: tuple[str, ...] = ("lora", "ia3", "adalora", "prefix_tuning", "prompt_tuning")
 _INJECTABLE = ("lora", "ia3")
@@ -105,3 +118,71 @@ def adalora_step(backbone: nn.Module, global_step: int) -> None:
     for m in backbone.modules():
         if isinstance(m, PeftModel) and hasattr(m.base_model, "update_and_allocate"):
             m.base_model.update_and_allocate(global_step)
+
+
+def adalora_orth_regulariser(backbone: nn.Module) -> torch.Tensor | None:
+    """AdaLoRA's orthogonality regulariser of the adapters in ``backbone``, weighted; ``None`` without AdaLoRA.
+
+    The term peft's ``AdaLoraModel.forward`` adds to a model's own loss:
+    ``orth_reg_weight`` times the mean over the trainable adapter's matrices of
+    ``||A A^T - I||_F`` (``lora_A``, ``r x in``) and ``||B^T B - I||_F`` (``lora_B``,
+    ``out x r``), which keeps the singular vectors of ``P Lambda Q`` orthogonal
+    (Zhang et al., 2023, eq. 4). Add it to the training loss.
+    """
+    from peft import PeftModel
+    from peft.tuners.adalora import AdaLoraModel
+
+    total: torch.Tensor | None = None
+    for m in backbone.modules():
+        if not (isinstance(m, PeftModel) and isinstance(m.base_model, AdaLoraModel)):
+            continue
+        ada = m.base_model
+        name = ada.trainable_adapter_name
+        weight = float(ada.peft_config[name].orth_reg_weight)
+        if weight < 0:
+            raise ValueError(f"orth_reg_weight must be >= 0, got {weight}")
+        norms = []
+        for n, p in ada.model.named_parameters():
+            if ("lora_A" in n or "lora_B" in n) and name in n:
+                cov = p @ p.T if "lora_A" in n else p.T @ p
+                norms.append(torch.linalg.matrix_norm(cov - torch.eye(cov.shape[0], device=p.device, dtype=p.dtype)))
+        if norms:
+            term = weight * torch.stack(norms).mean()
+            total = term if total is None else total + term
+    return total
+
+
+def merge_adapters(backbone: nn.Module) -> nn.Module:
+    """Fold every peft adapter in ``backbone`` into its layer's weights and remove the adapters.
+
+    A ``PeftModel`` inside the backbone (adapters on a Hugging Face model) is
+    replaced by ``merge_and_unload()``; each injected adapter layer is merged and
+    replaced by its base layer. The result has the plain backbone's structure and
+    state-dict keys and computes what the adapted backbone computed.
+
+    Args:
+        backbone: a backbone with ``lora``, ``ia3`` or ``adalora`` adapters (see :func:`apply_adapter`).
+
+    Returns:
+        The plain backbone (the same object unless ``backbone`` itself is a ``PeftModel``).
+    """
+    from peft import PeftModel
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    def replace(name: str, module: nn.Module) -> None:
+        parent_name, _, attr = name.rpartition(".")
+        setattr(backbone.get_submodule(parent_name) if parent_name else backbone, attr, module)
+
+    if isinstance(backbone, PeftModel):
+        return backbone.merge_and_unload(safe_merge=True)
+    for name, m in list(backbone.named_modules()):
+        if isinstance(m, PeftModel):
+            if m.peft_config[m.active_adapter].is_prompt_learning:
+                raise ValueError(f"{m.peft_config[m.active_adapter].peft_type} adds virtual tokens, which cannot be "
+                                 f"folded into the backbone's weights; only {', '.join(MERGEABLE)} adapters merge")
+            replace(name, m.merge_and_unload(safe_merge=True))
+    for name, m in list(backbone.named_modules()):
+        if isinstance(m, BaseTunerLayer):
+            m.merge(safe_merge=True)
+            replace(name, m.get_base_layer())
+    return backbone

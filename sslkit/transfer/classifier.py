@@ -11,7 +11,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from sslkit.transfer.adapters import ADAPTERS, adalora_step, apply_adapter
+from sslkit.transfer.adapters import ADAPTERS, adalora_orth_regulariser, adalora_step, apply_adapter
 from sslkit.transfer.export import build_backbone
 from sslkit.transfer.freezing import freeze, freeze_first_stages, frozen_norm_layers, layer_decay_groups
 from sslkit.utils.optim import optimizer_config
@@ -37,7 +37,8 @@ class TransferClassifier(L.LightningModule):
     The backbone comes from ``checkpoint`` (a pretraining ``.ckpt``), else
     ``weights`` (an exported ``.safetensors`` with its JSON), else the registry
     name ``backbone`` with ``backbone_kwargs`` (random init or a local timm/HF model).
-    Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc``.
+    Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/acc`` (and, for
+    ``adalora``, ``train/orth_reg``, the orthogonality regulariser added to the training loss).
 
     Args:
         num_classes: classes of the task (linked from the DataModule by the CLI).
@@ -155,7 +156,13 @@ class TransferClassifier(L.LightningModule):
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, self.train_acc, "train")
+        loss = self._step(batch, self.train_acc, "train")
+        if self.strategy == "adalora":  # peft adds it only to a loss the wrapped model returns itself
+            reg = adalora_orth_regulariser(self.backbone)
+            if reg is not None:
+                self.log("train/orth_reg", reg, batch_size=batch[1].shape[0])
+                loss = loss + reg
+        return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._step(batch, self.val_acc, "val")

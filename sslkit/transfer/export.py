@@ -16,6 +16,7 @@ from torch import nn
 
 from sslkit.backbones import create_backbone
 from sslkit.backbones.registry import read_export_metadata
+from sslkit.transfer.adapters import ADAPTERS
 
 EXPORT_FORMAT = "sslkit-backbone/1"
 
@@ -27,7 +28,9 @@ def read_checkpoint_backbone(ckpt: str | Path) -> tuple[str, dict[str, Any], dic
     pickle). It must come from a module that saved ``backbone`` and
     ``backbone_kwargs`` hyper-parameters (every :class:`~sslkit.methods.SSLMethod`
     and :class:`~sslkit.transfer.TransferClassifier`) and holds the weights under
-    ``backbone.``.
+    ``backbone.``. A :class:`~sslkit.transfer.TransferClassifier` trained with
+    ``lora``, ``ia3`` or ``adalora`` adapters gives the merged backbone: adapters
+    folded into the weights, the plain backbone's keys, the adapted model's outputs.
     """
     path = Path(ckpt)
     if not path.is_file():
@@ -40,7 +43,32 @@ def read_checkpoint_backbone(ckpt: str | Path) -> tuple[str, dict[str, Any], dic
     state = {k[len("backbone."):]: v for k, v in data["state_dict"].items() if k.startswith("backbone.")}
     if not state:
         raise ValueError(f"{path} holds no 'backbone.*' weights")
-    return hp["backbone"], dict(hp.get("backbone_kwargs") or {}), state
+    name, kwargs = hp["backbone"], dict(hp.get("backbone_kwargs") or {})
+    if hp.get("strategy") in ADAPTERS or any(marker in k for k in state for marker in _ADAPTER_MARKERS):
+        state = _merged_adapter_state(path, hp, name, kwargs, state)
+    return name, kwargs, state
+
+
+_ADAPTER_MARKERS = ("lora_", "ia3_", "prompt_encoder", "modules_to_save")
+
+
+def _merged_adapter_state(path: Path, hp: dict[str, Any], name: str, kwargs: dict[str, Any],
+                          state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The plain backbone state of a checkpoint trained with peft adapters (adapters folded into the weights)."""
+    from sslkit.transfer.adapters import MERGEABLE, apply_adapter, merge_adapters
+
+    strategy = hp.get("strategy")
+    if strategy not in ADAPTERS:
+        raise ValueError(f"{path} holds peft adapter weights but no adapter 'strategy' hyper-parameter "
+                         f"(got {strategy!r}); export the pretraining checkpoint instead")
+    if strategy not in MERGEABLE:
+        raise ValueError(f"{path} was trained with {strategy}, which adds virtual tokens that cannot be folded into "
+                         f"the backbone's weights; only {', '.join(MERGEABLE)} checkpoints export. Keep using the "
+                         f"checkpoint itself (sslkit.methods.load_method), or export the pretraining checkpoint")
+    adapted = apply_adapter(create_backbone(name, **kwargs), strategy, hp.get("adapter_kwargs"))
+    adapted.load_state_dict(state, strict=True)
+    merged = merge_adapters(adapted)
+    return {k: v.detach() for k, v in merged.state_dict().items()}
 
 
 def backbone_from_checkpoint(ckpt: str | Path) -> nn.Module:
@@ -66,6 +94,10 @@ def backbone_from_export(path: str | Path) -> nn.Module:
 def export_backbone(ckpt: str | Path, out: str | Path) -> Path:
     """Write the backbone of ``ckpt`` to ``out`` (``.safetensors``) and its metadata to ``out`` with ``.json``.
 
+    For a checkpoint trained with ``lora`` / ``ia3`` / ``adalora`` adapters, the
+    merged backbone (see :func:`read_checkpoint_backbone`), loadable strictly into
+    the plain registry backbone.
+
     Returns:
         The path of the safetensors file.
     """
@@ -74,9 +106,7 @@ def export_backbone(ckpt: str | Path, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix != ".safetensors":
         raise ValueError(f"--out must end in .safetensors, got {out}")
-    name, kwargs, state = read_checkpoint_backbone(ckpt)
-    if any("lora_" in k or "modules_to_save" in k for k in state):
-        raise ValueError("this checkpoint holds PEFT adapters; export the pretraining checkpoint instead")
+    name, kwargs, state = read_checkpoint_backbone(ckpt)  # adapters, if any, already merged
     model = create_backbone(name, **kwargs)
     model.load_state_dict(state, strict=True)  # fails early on a mismatched checkpoint
     out.parent.mkdir(parents=True, exist_ok=True)

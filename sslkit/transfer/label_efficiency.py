@@ -73,7 +73,7 @@ def label_efficiency(
     table = markdown_table(rows)
     (out / "results.md").write_text(table + "\n")
     plot(rows, out / "label_efficiency.png")
-    log_to_wandb(out, table, wandb)
+    log_to_wandb(out, table, wandb, rows=rows)
     print(table)
     return rows
 
@@ -130,8 +130,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def log_to_wandb(out: Path, table: str, mode: str | None, name: str = "label_efficiency") -> None:
-    """Log the PNGs and the markdown table of ``out`` to a W&B run: the active one, else a new one (offline by default)."""
+def log_to_wandb(out: Path, table: str, mode: str | None, name: str = "label_efficiency",
+                 rows: list[dict[str, Any]] | None = None) -> None:
+    """Log the PNGs and the markdown table of ``out`` to a W&B run: the active one, else a new one (offline by default).
+
+    With ``rows``, they are logged too, as the sortable table ``<name>/results``.
+    """
     mode = mode or os.environ.get("WANDB_MODE", "offline")
     if mode == "disabled":
         return
@@ -140,6 +144,9 @@ def log_to_wandb(out: Path, table: str, mode: str | None, name: str = "label_eff
 
     own = wb.run is None
     run = wb.init(project="sslkit", name=name, dir=str(out), mode=mode) if own else wb.run
-    run.log({**{f"{name}/{p.stem}": wb.Image(str(p)) for p in out.glob("*.png")}, f"{name}/table": wb.Html(f"<pre>{table}</pre>")})
+    items = {**{f"{name}/{p.stem}": wb.Image(str(p)) for p in out.glob("*.png")}, f"{name}/table": wb.Html(f"<pre>{table}</pre>")}
+    if rows:
+        items[f"{name}/results"] = wb.Table(columns=list(rows[0]), data=[list(r.values()) for r in rows])
+    run.log(items)
     if own:
         run.finish()

@@ -95,30 +95,50 @@ def test_replace_returns_a_readable_image_of_the_same_class(folders):
             assert img.size == (SIZE, SIZE) and y == 0
 
 
-def test_replace_falls_back_to_other_classes_and_raises_when_nothing_is_readable(tmp_path):
+class _Files(torch.utils.data.Dataset):
+    def __init__(self, paths, labels):
+        self.paths, self.labels = paths, labels
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        from torchvision.datasets.folder import default_loader
+
+        return default_loader(str(self.paths[i])), self.labels[i]
+
+
+def test_replace_stops_naming_a_class_with_no_readable_file_left(tmp_path):
+    """Never another class's image: that would train on a wrong label (the old fallback did)."""
     good, broken = tmp_path / "good.png", tmp_path / "broken.jpg"
     good.write_bytes(_png())
     broken.write_text("no")
-    from torchvision.datasets.folder import default_loader
-
-    class Files(torch.utils.data.Dataset):
-        def __init__(self, paths):
-            self.paths = paths
-
-        def __len__(self):
-            return len(self.paths)
-
-        def __getitem__(self, i):
-            return default_loader(str(self.paths[i])), [0, 1][i]
-
-    ds = ReadableImages(Files([broken, good]), [broken, good], [0, 1], "replace")
-    with pytest.warns(UserWarning):
-        assert ds[0][1] == 1  # class 0 has no readable file: any readable one
-    ds = ReadableImages(Files([broken]), [broken], [0], "replace")
+    ds = ReadableImages(_Files([broken, good], [0, 1]), [broken, good], [0, 1], "replace", class_names=["cat", "dog"])
+    with pytest.warns(UserWarning), pytest.raises(UnreadableImageError) as exc:
+        ds[0]
+    message = str(exc.value)
+    assert "class 'cat' (label 0)" in message and str(broken) in message
+    assert "Add readable images of this class or remove its folder" in message
+    assert ds[1][1] == 1  # the readable class is unaffected
+    unlabelled = ReadableImages(_Files([broken, good], [-1, -1]), [broken, good], [-1, -1], "replace")
+    with pytest.warns(UserWarning, match="replaced by the next readable image$"):
+        assert unlabelled[0][1] == -1
+    assert np.array_equal(np.asarray(unlabelled[0][0]), np.asarray(unlabelled[1][0]))
+    ds = ReadableImages(_Files([broken], [-1]), [broken], [-1], "replace")
     with pytest.warns(UserWarning), pytest.raises(UnreadableImageError, match="no readable image file"):
         ds[0]
     with pytest.raises(ValueError, match="bad_files must be one of"):
         ImageFolderDataModule(root=str(tmp_path), bad_files="skip")
+
+
+def test_folder_class_with_only_bad_files_is_named(tmp_path):
+    for split in ("train", "val", "test"):
+        make_folder(tmp_path / split, per_class=2)
+    for f in (tmp_path / "train" / "class_1").iterdir():
+        f.write_text("not an image")
+    train, _ = datamodule(tmp_path, "replace").splits()["train"]
+    with pytest.warns(UserWarning), pytest.raises(UnreadableImageError, match=r"class 'class_1' \(label 1\)"):
+        train[2]
 
 
 def test_unlabelled_folder_is_covered(folders):
@@ -142,6 +162,38 @@ def test_flags_set_in_dataloader_workers_reach_the_main_process(folders):
     assert [tuple(x.shape) for x, _ in batches] == [(6, 3, SIZE, SIZE)] * 3
     assert torch.cat([y for _, y in batches]).tolist() == [0] * 10 + [1] * 8
     assert dm.unreadable_files() == sorted(bad)
+
+
+def test_flags_survive_a_checkpoint_round_trip(folders, tmp_path):
+    """A resumed run keeps the files flagged (never re-read) and its count does not restart."""
+    from types import SimpleNamespace
+
+    from sslkit.callbacks import UnreadableFilesMonitor
+
+    root, bad = folders
+    dm = datamodule(root, "replace")
+    with pytest.warns(UserWarning):
+        dm.splits()["train"][0][8]
+    monitor = UnreadableFilesMonitor()
+    with pytest.warns(UserWarning, match="2 unreadable"):
+        monitor.on_train_epoch_end(SimpleNamespace(world_size=1, sanity_checking=False, datamodule=dm), _Module())
+    path = tmp_path / "state.pt"
+    torch.save({"data": dm.state_dict(), "monitor": monitor.state_dict()}, path)
+    saved = torch.load(path, weights_only=True)  # weights-only safe: plain lists of strings
+    assert saved["data"]["unreadable_files"] == saved["monitor"]["reported"] == sorted(bad)
+
+    resumed, monitor = datamodule(root, "replace"), UnreadableFilesMonitor()
+    resumed.load_state_dict(saved["data"])
+    monitor.load_state_dict(saved["monitor"])
+    module = _Module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no file is read again and nothing is reported twice
+        monitor.on_train_epoch_end(SimpleNamespace(world_size=1, sanity_checking=False, datamodule=resumed), module)
+        assert resumed.splits()["train"][0][8][1] == 0
+    assert module.logged["data/unreadable_files"] == 2.0
+    assert resumed.unreadable_files() == sorted(bad)
+    with pytest.warns(UserWarning, match="1 of the 2 unreadable files saved in the checkpoint are not in this dataset"):
+        datamodule(root, "replace").load_state_dict({"unreadable_files": [bad[0], "/elsewhere/gone.jpg"]})
 
 
 # ---------------------------------------------------------------------- end to end
@@ -178,7 +230,9 @@ def test_replace_policy_finishes_and_logs_the_count(folders, tmp_path):
                 "--wandb.mode=disabled")
     counts = column(read_metrics(tmp_path / "run"), "data/unreadable_files")
     assert counts and set(counts) == {2.0}  # train and validation epoch ends (the sanity check read the bank)
-    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["ImageFolderDataModule"]["unreadable_files"] == sorted(bad)  # restored on resume
+    assert ckpt["callbacks"]["UnreadableFilesMonitor"]["reported"] == sorted(bad)
 
 
 def test_invalid_policy_fails_before_training(folders, tmp_path, capsys):
@@ -222,7 +276,9 @@ def _ddp_worker(rank: int, port: int, root: str, results) -> None:
             assert train[mine[0]][1] == labels[mine[0]] == rank
         module, trainer = _Module(), SimpleNamespace(world_size=2, sanity_checking=False, datamodule=dm)
         UnreadableFilesMonitor().on_train_epoch_end(trainer, module)
-        results[rank] = (dm.unreadable_files(), module.logged["data/unreadable_files"])
+        dm.trainer = SimpleNamespace(world_size=2, strategy=SimpleNamespace(root_device=torch.device("cpu")))
+        saved = dm.state_dict()["unreadable_files"]  # what rank 0 writes into a checkpoint: every rank's files
+        results[rank] = (dm.unreadable_files(), module.logged["data/unreadable_files"], saved)
     finally:
         dist.destroy_process_group()
 
@@ -245,6 +301,7 @@ def test_count_is_combined_over_processes(tmp_path):
     mp.start_processes(_ddp_worker, args=(port, str(tmp_path), results), nprocs=2, join=True, start_method="fork")
     both = sorted(str(tmp_path / "train" / f"class_{c}" / f"bad_{c}.jpg") for c in (0, 1))
     for rank in (0, 1):
-        local, logged = results[rank]
+        local, logged, saved = results[rank]
         assert local == [both[rank]]  # each process flagged only the file it read
         assert logged == 2.0  # but logs the run's count: the all-reduce max of the flags
+        assert saved == both  # and checkpoints both

@@ -71,6 +71,11 @@ def test_view_count_is_checked_with_the_fix():
     multi_crop.check_views([torch.randn(1)] * 6)
     with pytest.raises(ValueError, match="at least 2"):
         multi_crop.check_views([torch.randn(1)])
+    from sslkit.methods import FutureFrame  # frames, not augmentations: the fix names the clip DataModule
+
+    clips = FutureFrame(backbone="tiny_cnn", backbone_kwargs={"widths": [4, 8]}, context_frames=2, horizon=1)
+    with pytest.raises(ValueError, match=r"at least 3 view.*MovingDigitsDataModule.*num_frames >= context_frames"):
+        clips.check_views([torch.randn(1)] * 2)
 
 
 class TwoPlayers(SSLMethod):
@@ -145,3 +150,32 @@ def test_embed_stage_reads_a_middle_stage_everywhere():
     assert out["features"].shape == (5, 8)  # the probe and kNN see the chosen stage too
     with pytest.raises(ValueError, match="out of range"):
         SimCLR(**TINY, proj_hidden_dim=8, proj_output_dim=4, embed_stage=5)
+
+
+def test_initial_copy_rebuilds_every_module_that_embed_reads():
+    from sslkit.methods import VAE
+
+    torch.manual_seed(0)
+    vae = VAE(latent_dim=4, image_size=8, **TINY)
+    with torch.no_grad():  # "training": the posterior head that embed reads moves away from its init
+        for p in vae.parameters():
+            p.add_(1.0)
+    torch.manual_seed(1)
+    fresh = vae.initial_copy()
+    torch.manual_seed(1)
+    again = VAE(latent_dim=4, image_size=8, **TINY)
+    assert type(fresh) is VAE and fresh.state_dict().keys() == vae.state_dict().keys()
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k]), k  # the same as building it anew, head included
+    assert not torch.equal(fresh.posterior.weight, vae.posterior.weight)  # control: swapping only the backbone
+    x = torch.randn(2, 3, 8, 8)                                             # would keep the trained head
+    assert torch.allclose(fresh.eval().embed(x), again.eval().embed(x))
+
+
+def test_optimizers_of_every_stage_stay_out_of_the_hyperparameters():
+    from sslkit.methods import DCGAN
+
+    gan = DCGAN(latent_dim=4, image_size=8, discriminator_optimizer=torch.optim.SGD, optimizer=torch.optim.Adam, **TINY)
+    assert gan.hparams["latent_dim"] == 4 and gan.hparams["backbone"] == "tiny_cnn"
+    assert not {"optimizer", "lr_scheduler", "discriminator_optimizer", "discriminator_lr_scheduler"} & set(gan.hparams)
+    assert not any(callable(v) for v in gan.hparams_initial.values())

@@ -97,3 +97,5 @@ def test_method_contract(cls: type[SSLMethod], tmp_path: Path) -> None:
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(model.embed(x), reloaded.embed(x))
+        fresh = model.initial_copy().eval()  # the summary's "at initialisation" baseline
+        assert type(fresh) is cls and fresh.embed(x).shape == model.embed(x).shape

@@ -51,3 +51,48 @@ def test_wrong_json_or_weights_fail(tmp_path, monkeypatch):
         backbone_from_export(out)
     with pytest.raises(ValueError, match="safetensors"):
         main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "b.pt")])
+
+
+def adapted_checkpoint(path, **kwargs):
+    """A TransferClassifier checkpoint with peft adapters whose weights are moved off their identity init."""
+    from sslkit.transfer import TransferClassifier
+
+    torch.manual_seed(0)
+    model = TransferClassifier(num_classes=2, **kwargs)
+    with torch.no_grad():
+        for name, p in model.backbone.named_parameters():
+            if any(m in name for m in ("lora_", "ia3_")):
+                p.add_(0.3 * torch.randn_like(p))  # LoRA's B, AdaLoRA's E start at 0, IA3 at 1: merged = base
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    return model.eval()
+
+
+def export_and_compare(tmp_path, model, ckpt, x, name, backbone_kwargs):
+    """Export ``ckpt``; the file loads strictly into the plain backbone and reproduces the adapted one."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "merged.safetensors"
+    main(["export", "--ckpt", str(ckpt), "--out", str(out)])
+    state = load_file(str(out))
+    assert not any(m in k for k in state for m in ("lora_", "ia3_", "base_layer", "base_model"))
+    plain = create_backbone(name, **backbone_kwargs)
+    plain.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        adapted, merged = model.backbone(x), plain.eval()(x)
+        torch.testing.assert_close(merged, adapted, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(backbone_from_export(out).eval()(x), adapted, rtol=1e-4, atol=1e-5)
+    return plain
+
+
+@pytest.mark.parametrize("strategy", ["lora", "ia3"])
+def test_export_merges_adapters_of_a_conv_backbone(tmp_path, strategy):
+    ckpt = tmp_path / "adapted.ckpt"
+    kwargs = {"widths": [8, 16]}
+    model = adapted_checkpoint(ckpt, backbone="tiny_cnn", backbone_kwargs=kwargs, strategy=strategy,
+                               adapter_kwargs={"r": 2, "lora_alpha": 4} if strategy == "lora" else {})
+    x = torch.randn(4, 3, 16, 16)
+    plain = export_and_compare(tmp_path, model, ckpt, x, "tiny_cnn", kwargs)
+    frozen = {k[len("backbone."):]: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    base = {k.replace("base_layer.", ""): v for k, v in frozen.items() if not any(m in k for m in ("lora_", "ia3_"))}
+    changed = [k for k, v in plain.state_dict().items() if not torch.equal(v, base[k])]
+    assert changed and all(k.endswith("weight") for k in changed)  # the adapters were folded into conv/linear weights

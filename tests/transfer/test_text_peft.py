@@ -1,5 +1,6 @@
 """PEFT on a text backbone: a tiny BERT (hidden 32, 2 layers, built from a config, no download)."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -72,3 +73,68 @@ def test_prefix_tuning_and_adalora_are_configurable():
     names = [n for n, p in ada.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n or n.startswith("head.") for n in names)
     assert torch.isfinite(_train_step(ada))
+
+
+def test_adalora_regulariser_equals_the_one_peft_adds_to_a_model_loss():
+    """Reference: peft adds ``orth_reg_weight * regulariser`` to the loss of a model that returns one."""
+    import peft
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from sslkit.transfer.adapters import adalora_orth_regulariser
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=64, num_labels=2)
+    model = peft.get_peft_model(BertForSequenceClassification(cfg), peft.AdaLoraConfig(
+        task_type="SEQ_CLS", init_r=4, target_r=2, target_modules=["query", "value"], total_step=10,
+        orth_reg_weight=0.7)).eval()
+    x, y = _batch()
+    with_reg = model(**x, labels=y).loss
+    model.peft_config["default"].orth_reg_weight = 0.0
+    without = model(**x, labels=y).loss
+    model.peft_config["default"].orth_reg_weight = 0.7
+    ours = adalora_orth_regulariser(model)
+    assert float(with_reg - without) > 1e-3  # a real term (A, B start random, far from orthogonal)
+    torch.testing.assert_close(ours, with_reg - without, rtol=1e-5, atol=1e-6)
+    assert adalora_orth_regulariser(TinyBert()) is None
+
+
+def test_adalora_training_loss_includes_the_orthogonality_regulariser():
+    from sslkit.transfer.adapters import adalora_orth_regulariser
+
+    model = TransferClassifier(num_classes=2, backbone="test_tiny_bert", strategy="adalora",
+                               adapter_kwargs={"init_r": 4, "target_r": 2, "target_modules": ["query", "value"],
+                                               "total_step": 10, "orth_reg_weight": 0.5}).eval()
+    x, y = _batch()
+    loss = model.training_step((x, y), 0)
+    reg = adalora_orth_regulariser(model.backbone)
+    assert reg is not None and reg.requires_grad and float(reg) > 1e-3
+    torch.testing.assert_close(loss, nn.functional.cross_entropy(model(x), y) + reg)
+    loss.backward()  # the regulariser's gradient reaches the adapter matrices
+    assert all(p.grad is not None for n, p in model.named_parameters() if "lora_A" in n)
+
+
+@pytest.mark.parametrize("strategy,adapter_kwargs", [
+    ("lora", {"r": 4, "target_modules": ["query", "value"]}),  # injected into the backbone's layers
+    ("lora", {"r": 4}),  # peft's default targets: the BertModel is wrapped in a PeftModel
+    ("adalora", {"init_r": 4, "target_r": 2, "target_modules": ["query", "value"], "total_step": 10}),
+])
+def test_export_merges_adapters_of_a_text_backbone(tmp_path, strategy, adapter_kwargs):
+    from tests.transfer.test_export import adapted_checkpoint, export_and_compare
+
+    ckpt = tmp_path / "adapted.ckpt"
+    model = adapted_checkpoint(ckpt, backbone="test_tiny_bert", strategy=strategy, adapter_kwargs=adapter_kwargs)
+    x, _ = _batch()
+    x["attention_mask"][:, 7:] = 0  # padding too
+    export_and_compare(tmp_path, model, ckpt, x, "test_tiny_bert", {})
+
+
+def test_export_refuses_prompt_learning_with_the_reason(tmp_path, monkeypatch):
+    from sslkit.cli import main
+    from tests.transfer.test_export import adapted_checkpoint
+
+    monkeypatch.setenv("SSLKIT_DEBUG", "1")
+    ckpt = tmp_path / "prefix.ckpt"
+    adapted_checkpoint(ckpt, backbone="test_tiny_bert", strategy="prefix_tuning", adapter_kwargs={"num_virtual_tokens": 3})
+    with pytest.raises(ValueError, match="virtual tokens that cannot be folded"):
+        main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "b.safetensors")])

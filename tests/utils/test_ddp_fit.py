@@ -81,6 +81,7 @@ def _digits_eval_sets():
 @pytest.mark.ddp
 @pytest.mark.slow
 def test_metrics_are_synchronised_and_match_one_process(ddp_run) -> None:
+    from sslkit.callbacks.probe import fit_logistic
     from sslkit.metrics import KNNAccuracy
     from sslkit.metrics.collapse import embedding_std
     from sslkit.methods import load_method
@@ -104,12 +105,11 @@ def test_metrics_are_synchronised_and_match_one_process(ddp_run) -> None:
     assert abs(ranks[0]["metrics"]["knn/acc"] - float(knn.compute())) <= one + 1e-6
     assert ranks[0]["metrics"]["knn/acc"] > 0.5  # far above chance (0.1): the bank was the whole training set
 
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    (state,) = [v for k, v in ckpt["callbacks"].items() if k.startswith("OnlineLinearProbe")]
-    probe = torch.nn.Linear(val_x.shape[1], 10)
-    probe.load_state_dict(state["probe"])
+    probe, loss = fit_logistic(bank_x, bank_y, 10)  # the online probe refits on the gathered bank at each validation
     probe_acc = float((probe(val_x).argmax(1) == val_y).float().mean())
     assert abs(ranks[0]["metrics"]["probe/linear_acc"] - probe_acc) <= one + 1e-6
+    assert probe_acc > 0.5
+    assert ranks[0]["metrics"]["probe/train_loss"] == pytest.approx(loss, rel=1e-3)  # fitted on the whole bank
 
     std = float(embedding_std(val_x - val_x.mean(0)))
     assert ranks[0]["metrics"]["collapse/std"] == pytest.approx(std, rel=1e-4)

@@ -83,7 +83,6 @@ class Autoencoder(SSLMethod):
     """
 
     num_views = (1, 1)
-    preview_reconstructs = True
 
     def __init__(self, image_size: int | None = None, in_chans: int = 3, decoder: DecoderKind = "auto",
                  decoder_widths: list[int] | None = None, recon_loss: Literal["mse", "bce"] = "mse",

@@ -46,7 +46,6 @@ class BiGAN(SSLMethod):
     """
 
     num_views = (1, 1)
-    preview_reconstructs = True
 
     def __init__(self, latent_dim: int = 64, image_size: int = 32, in_chans: int = 3,
                  generator_widths: list[int] | None = None, disc_hidden_dim: int = 256, disc_dropout: float = 0.0,
@@ -60,8 +59,6 @@ class BiGAN(SSLMethod):
         self.discriminator = JointDiscriminator(self.build_backbone(), latent_dim, disc_hidden_dim, disc_dropout)
         self.discriminator_optimizer = discriminator_optimizer
         self.discriminator_lr_scheduler = discriminator_lr_scheduler
-        for name in ("discriminator_optimizer", "discriminator_lr_scheduler"):  # like optimizer: not in checkpoints
-            self.hparams.pop(name, None)
 
     def optimizer_stages(self) -> list[Stage]:
         return [Stage("discriminator", [self.discriminator], self.discriminator_optimizer,

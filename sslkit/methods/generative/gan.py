@@ -76,8 +76,6 @@ class DCGAN(SSLMethod):
                                       pixel_space(pixel_mean, pixel_std, in_chans))
         self.discriminator_optimizer = discriminator_optimizer
         self.discriminator_lr_scheduler = discriminator_lr_scheduler
-        for name in ("discriminator_optimizer", "discriminator_lr_scheduler"):  # like optimizer: not in checkpoints
-            self.hparams.pop(name, None)
 
     def optimizer_stages(self) -> list[Stage]:
         return [Stage("discriminator", [self.backbone, self.head], self.discriminator_optimizer,

@@ -52,7 +52,6 @@ class VAE(SSLMethod):
     """
 
     num_views = (1, 1)
-    preview_reconstructs = True
 
     def __init__(self, latent_dim: int = 16, image_size: int | None = None, in_chans: int = 3,
                  decoder: DecoderKind = "auto", decoder_widths: list[int] | None = None,

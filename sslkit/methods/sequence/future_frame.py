@@ -49,6 +49,8 @@ class FutureFrame(SSLMethod):
     """
 
     num_views = (2, None)
+    views_fix = ("the views are a clip's frames: use sslkit.data.MovingDigitsDataModule (or another clip DataModule) "
+                 "with num_frames >= context_frames + horizon")
 
     def __init__(self, context_frames: int = 3, horizon: int = 1, loss: Literal["mse", "l1"] = "mse",
                  hidden_dim: int = 128, pixel_hidden_dim: int = 32, channels: int = 3, order_weight: float = 0.0,
