@@ -119,3 +119,26 @@ def ab_bins(bin_size: float = 10.0) -> torch.Tensor:
     if bin_size <= 0:
         raise ValueError(f"bin_size must be > 0, got {bin_size}")
     return torch.tensor(_gamut_bins(float(bin_size)), dtype=torch.float32)
+
+
+def polar_colours(grey: torch.Tensor, chroma: float = 60.0) -> torch.Tensor:
+    """Colour a grey image by where each stroke lies around the image's centre of ink; returns Lab ``(B, 3, H, W)``.
+
+    The hue of a pixel is the angle of its offset from the intensity-weighted
+    centroid of the image, its chroma ``chroma * intensity``; L is the grey
+    image's own lightness. A substitute colorization task on grey data whose
+    target depends on the whole digit (its centroid), not only on a neighbourhood.
+
+    Args:
+        grey: ``(B, 1 or 3, H, W)`` in ``[0, 1]`` (3 channels are averaged).
+        chroma: ab radius at full intensity.
+    """
+    v = grey.mean(dim=1, keepdim=True)
+    h, w = v.shape[-2:]
+    ys = torch.arange(h, device=v.device, dtype=v.dtype).view(1, 1, h, 1)
+    xs = torch.arange(w, device=v.device, dtype=v.dtype).view(1, 1, 1, w)
+    mass = v.sum(dim=(2, 3), keepdim=True).clamp(min=1e-6)
+    dy, dx = ys - (v * ys).sum(dim=(2, 3), keepdim=True) / mass, xs - (v * xs).sum(dim=(2, 3), keepdim=True) / mass
+    angle = torch.atan2(dy, dx)
+    L = rgb_to_lab(v.expand(-1, 3, -1, -1))[:, :1]
+    return torch.cat([L, chroma * v * torch.cos(angle), chroma * v * torch.sin(angle)], dim=1)

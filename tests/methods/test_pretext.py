@@ -54,6 +54,10 @@ def test_jigsaw_labels_are_the_permutation_applied():
         tiles[order] = puzzles[b]  # the inverse permutation puts every tile back in its cell
         assert torch.equal(assemble_tiles(tiles[None], 2)[0], x[b])
     assert "permutations" in model.state_dict()
+    mean_rule = Jigsaw(grid=2, num_permutations=10, permutation_seed=2, permutation_criterion="mean", **TINY)
+    assert torch.equal(mean_rule.permutations, hamming_permutations(4, 10, seed=2, criterion="mean"))  # differs from "min"
+    with pytest.raises(ValueError, match="grid must be at least 2"):
+        Jigsaw(grid=1, **TINY)
 
 
 def test_relative_position_labels_give_where_the_second_tile_lies():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sslkit.utils.color import ab_bins, lab_to_rgb, orientation_colours, rgb_to_lab
+from sslkit.utils.color import ab_bins, lab_to_rgb, orientation_colours, polar_colours, rgb_to_lab
 
 # CIE Lab (D65) of the sRGB primaries, e.g. from http://www.brucelindbloom.com (sRGB, D65, no adaptation)
 REFERENCE = {
@@ -61,3 +61,15 @@ def test_orientation_colours_follow_stroke_direction():
     diag = torch.eye(16).view(1, 1, 16, 16).clone()
     diag = torch.maximum(diag, diag.roll(1, dims=-1))
     assert orientation_colours(diag)[0, 2, 6:10, 6:10].mean() < -20  # a diagonal: the b axis
+
+
+def test_polar_colours_point_away_from_the_centre_of_ink():
+    img = torch.zeros(1, 1, 7, 7)
+    img[0, 0, 1, 2] = img[0, 0, 5, 2] = img[0, 0, 3, 0] = img[0, 0, 3, 4] = 1.0  # centroid (row 3, column 2)
+    img[0, 0, 3, 2] = 0.5  # at the centroid: no direction
+    lab = polar_colours(img, chroma=60.0)
+    torch.testing.assert_close(lab[:, :1], rgb_to_lab(img.expand(-1, 3, -1, -1))[:, :1])
+    ab = {(r, c): lab[0, 1:, r, c].tolist() for r, c in [(1, 2), (5, 2), (3, 0), (3, 4), (3, 2), (0, 0)]}
+    expected = {(1, 2): [0, -60], (5, 2): [0, 60], (3, 0): [-60, 0], (3, 4): [60, 0], (3, 2): [30, 0], (0, 0): [0, 0]}
+    for key, value in expected.items():  # (3, 2): atan2(0, 0) = 0, half intensity
+        torch.testing.assert_close(torch.tensor(ab[key]), torch.tensor(value, dtype=torch.float32), atol=1e-4, rtol=0)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sslkit.heads.pretext import DenseColorHead
 from sslkit.losses.pretext import ColorizationLoss, rebalancing_weights
 from sslkit.methods.base import SSLMethod
-from sslkit.utils.color import ab_bins, lab_to_rgb, orientation_colours, rgb_to_lab
+from sslkit.utils.color import ab_bins, lab_to_rgb, orientation_colours, polar_colours, rgb_to_lab
 from sslkit.utils.distributed import world_size
 
 AB_SCALE = 110.0  # regression targets are ab / AB_SCALE
@@ -38,10 +38,13 @@ class Colorization(SSLMethod):
       (``temperature``, 0.38 in the paper).
     * ``target="regression"``: mean squared error on ab / 110.
 
-    Grey data (digits) has no colour: ``recolour="orientation"`` colours each
-    image by the direction of its strokes (:func:`~sslkit.utils.color.orientation_colours`,
-    chroma ``tint_chroma``, scale ``tint_sigma``) and the task is to predict
-    that ab from the lightness, a deterministic but non-local function of it.
+    Grey data (digits) has no colour, so a substitute colouring computed from
+    the grey image makes the target: ``recolour="orientation"`` colours strokes
+    by their local direction (:func:`~sslkit.utils.color.orientation_colours`,
+    chroma ``tint_chroma``, scale ``tint_sigma``), ``"polar"`` by their angle
+    around the centre of ink (:func:`~sslkit.utils.color.polar_colours`). The
+    ab target is then a deterministic, non-local function of the lightness
+    (a random tint would be unpredictable from it, teaching nothing).
 
     Args:
         input_mean: per-channel mean the inputs were normalised with (the DataModule's ``mean``).
@@ -54,8 +57,9 @@ class Colorization(SSLMethod):
         prior_momentum: momentum of the running bin prior, in ``[0, 1)``.
         temperature: annealed-mean temperature for decoding colours, > 0.
         upsample: predictions per feature-map position along each side.
-        recolour: ``"none"`` (colour data) or ``"orientation"`` (grey data).
-        tint_chroma: largest ab radius of the orientation colouring.
+        head_hidden_dim: hidden 1x1-conv width of the colour head (0: linear).
+        recolour: ``"none"`` (colour data), ``"orientation"`` or ``"polar"`` (grey data).
+        tint_chroma: largest ab radius of the substitute colouring.
         tint_sigma: scale in pixels of the orientation colouring.
         **kwargs: see :class:`~sslkit.methods.base.SSLMethod`.
     """
@@ -65,11 +69,11 @@ class Colorization(SSLMethod):
     def __init__(self, input_mean: tuple[float, float, float], input_std: tuple[float, float, float],
                  target: Literal["bins", "regression"] = "bins", bin_size: float = 10.0, neighbours: int = 5,
                  sigma: float = 5.0, rebalance: float = 0.5, prior_momentum: float = 0.99, temperature: float = 0.38,
-                 upsample: int = 1, recolour: Literal["none", "orientation"] = "none", tint_chroma: float = 60.0,
+                 upsample: int = 1, head_hidden_dim: int = 0, recolour: Literal["none", "orientation", "polar"] = "none", tint_chroma: float = 60.0,
                  tint_sigma: float = 1.5, **kwargs) -> None:
         super().__init__(**kwargs)
-        if target not in ("bins", "regression") or recolour not in ("none", "orientation"):
-            raise ValueError(f"target must be 'bins' or 'regression' and recolour 'none' or 'orientation', "
+        if target not in ("bins", "regression") or recolour not in ("none", "orientation", "polar"):
+            raise ValueError(f"target must be 'bins' or 'regression' and recolour 'none', 'orientation' or 'polar', "
                              f"got {target!r}, {recolour!r}")
         if len(input_mean) != 3 or len(input_std) != 3 or min(input_std) <= 0:
             raise ValueError(f"input_mean and input_std need 3 values (std > 0), got {input_mean}, {input_std}")
@@ -82,8 +86,8 @@ class Colorization(SSLMethod):
         if target == "bins":
             self.criterion = ColorizationLoss(ab_bins(bin_size), neighbours, sigma)
             self.register_buffer("prior", torch.full((len(self.criterion.bin_centers),), 1.0 / len(self.criterion.bin_centers)))
-        self.head = DenseColorHead(self.backbone.num_features, len(self.criterion.bin_centers) if target == "bins" else 2,
-                                   upsample)
+        outputs = len(self.criterion.bin_centers) if target == "bins" else 2
+        self.head = DenseColorHead(self.backbone.num_features, outputs, upsample, head_hidden_dim)
 
     def on_fit_start(self) -> None:
         data = getattr(self.trainer, "datamodule", None)
@@ -100,6 +104,8 @@ class Colorization(SSLMethod):
         rgb = (x.float() * self.input_std + self.input_mean).clamp(0, 1)
         if recolour and self.recolour == "orientation":
             return orientation_colours(rgb, *self.tint)
+        if recolour and self.recolour == "polar":
+            return polar_colours(rgb, self.tint[0])
         return rgb_to_lab(rgb)
 
     @staticmethod

@@ -44,6 +44,8 @@ class Jigsaw(SSLMethod):
         tile_size: tile side in pixels, at most the cell side ``H // grid``; ``None``: the whole cell (no gap).
         num_permutations: size of the permutation set (``task="jigsaw"``), at most ``(grid^2)!``.
         permutation_seed: seed of the permutation set's first (random) member.
+        permutation_criterion: ``"min"`` (largest minimum Hamming distance) or ``"mean"`` (the paper's rule),
+            see :func:`~sslkit.utils.tiles.hamming_permutations`.
         head_hidden_dim: hidden width of the classifier (0: linear).
         normalize_tiles: standardise every tile on its own.
         **kwargs: see :class:`~sslkit.methods.base.SSLMethod`.
@@ -53,13 +55,17 @@ class Jigsaw(SSLMethod):
 
     def __init__(self, task: Literal["jigsaw", "relative_position"] = "jigsaw", grid: int = 2,
                  tile_size: int | None = None, num_permutations: int = 24, permutation_seed: int = 0,
-                 head_hidden_dim: int = 256, normalize_tiles: bool = True, **kwargs) -> None:
+                 permutation_criterion: Literal["min", "mean"] = "min", head_hidden_dim: int = 256,
+                 normalize_tiles: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         if task not in ("jigsaw", "relative_position"):
             raise ValueError(f"task must be 'jigsaw' or 'relative_position', got {task!r}")
+        if grid < 2:
+            raise ValueError(f"grid must be at least 2 (cells per side), got {grid}")
         self.task, self.grid, self.tile_size, self.normalize_tiles = task, grid, tile_size, normalize_tiles
         if task == "jigsaw":
-            self.register_buffer("permutations", hamming_permutations(grid * grid, num_permutations, permutation_seed))
+            self.register_buffer("permutations", hamming_permutations(grid * grid, num_permutations, permutation_seed,
+                                                                      permutation_criterion))
             tiles, classes = grid * grid, num_permutations
         else:
             self.register_buffer("pairs", neighbour_pairs(grid))
