@@ -35,8 +35,9 @@ class NonFiniteGuard(L.Callback):
     ``policy="stop"`` raises :class:`NonFiniteError` before the optimizer step
     (so weights stay finite and no checkpoint is written after the error);
     ``policy="skip"`` drops the step's gradients (the optimizer leaves the
-    weights untouched) and restores the BatchNorm-style buffers the bad forward
-    pass changed, up to ``max_consecutive_skips`` in a row, then stops. Weights
+    weights untouched) and restores the buffers the bad forward pass changed
+    (BatchNorm statistics, queues; sslkit methods also hold their momentum
+    encoders and learning-rate schedule on a skipped step), up to ``max_consecutive_skips`` in a row, then stops. Weights
     that become non-finite after a step (e.g. an absurd learning rate) always
     stop the run, and a checkpoint holding non-finite tensors is never written.
     Under fp16 with a gradient scaler, infinite gradients are the scaler's
@@ -79,7 +80,8 @@ class NonFiniteGuard(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._batch, self._loss_finite = batch, True
         if self.policy == "skip":
-            self._buffers = {k: b.detach().clone() for k, b in pl_module.named_buffers() if b.is_floating_point()}
+            # every buffer, integer ones too (a queue's write pointer, a momentum encoder's step count)
+            self._buffers = {k: b.detach().clone() for k, b in pl_module.named_buffers()}
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         self._loss_finite = bool(torch.isfinite(loss.detach()).all())
