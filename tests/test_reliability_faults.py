@@ -6,15 +6,23 @@ Rows: 1 killed at any moment, 2 corrupt / truncated checkpoint, 3 full disk or u
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from functools import partial
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from conftest import run_cli
 from lightning.pytorch.plugins import MixedPrecision
+from reliability_helpers import tiny_config
 
+from sslkit.callbacks.checkpointing import AtomicCheckpointIO
 from sslkit.methods import MoCoV2
 from sslkit.utils import WarmupCosineLR
+from sslkit.utils.checkpoint import checkpoint_problem
 from sslkit.utils.momentum import StepTracker
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -102,3 +110,134 @@ def test_skipped_fp16_step_control_without_skip_detection(tmp_path, digits, monk
     spy = _fp16_fit(tmp_path, digits)
     assert spy.after[2]["scale"] < spy.before[2]["scale"]
     assert _moved(spy.before[2], spy.after[2]) == {"online": False, "target": True, "queue": True, "lr": True}
+
+
+# ---------------------------------------------------------------- 2. a corrupt or truncated last.ckpt
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A finished 1-epoch run (2 steps) with a step checkpoint per step and last.ckpt; copied per test."""
+    root = tmp_path_factory.mktemp("faults") / "one_epoch"
+    run_cli("fit", "--config", str(tiny_config(root, epochs=1, batches=2, step_ckpts=True)))
+    return root
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _cli(capsys, *args) -> tuple[int, str]:
+    """``sslkit <args>`` as a user runs it (one-line errors); (exit code, stderr)."""
+    capsys.readouterr()
+    try:
+        run_cli(*args, short_errors=True)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupt_last_ckpt_resumes_from_newest_intact(tmp_path, one_epoch, capsys, damage):
+    root = _copy_run(one_epoch, tmp_path / "run")
+    last = root / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2] if damage == "truncated" else b"\x80garbage" * 64)
+    with pytest.warns(UserWarning, match=r"last\.ckpt is truncated or corrupt \(.+\); resuming from the newest intact "
+                                         r"checkpoint .+\.ckpt \(global step 2\)"):
+        code, err = _cli(capsys, "fit", "--config", str(tiny_config(root, epochs=2, batches=2, step_ckpts=True)),
+                         "--ckpt_path", "last")
+    assert code == 0, err
+    assert torch.load(root / "steps" / "step=4.ckpt", weights_only=True)["global_step"] == 4  # trained on
+
+
+def test_corrupt_last_ckpt_without_intact_checkpoint_stops_naming_it(tmp_path, one_epoch, capsys):
+    root = _copy_run(one_epoch, tmp_path / "run")
+    for ckpt in root.rglob("*.ckpt"):
+        ckpt.write_bytes(ckpt.read_bytes()[:4096])  # every checkpoint truncated
+    code, err = _cli(capsys, "fit", "--config", str(tiny_config(root, epochs=2, batches=2, step_ckpts=True)),
+                     "--ckpt_path", "last")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"cannot resume: {root / 'checkpoints' / 'last.ckpt'} is truncated or corrupt" in lines[0]
+    assert "Delete" in lines[0] and "--ckpt_path" in lines[0]
+
+
+def test_corrupt_last_ckpt_control_lightning_alone(tmp_path, one_epoch, monkeypatch):
+    """Control: with Lightning's own resolution of ``last`` the truncated file reaches torch.load (raw error)."""
+    import sslkit.cli
+
+    root = _copy_run(one_epoch, tmp_path / "run")
+    last = root / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    monkeypatch.setattr(sslkit.cli, "resolve_last_checkpoint", lambda root, callbacks: None)
+    with pytest.raises((RuntimeError, OSError)) as raw:  # torch.load's own error (here a failed seek)
+        run_cli("fit", "--config", str(tiny_config(root, epochs=2, batches=2, step_ckpts=True)), "--ckpt_path", "last")
+    assert "cannot resume" not in str(raw.value) and "truncated or corrupt" not in str(raw.value)
+
+
+# ---------------------------------------------------------------- 3. full disk / unwritable folder
+def _fail_second_last_write(monkeypatch, code: int, naive: bool = False) -> None:
+    """The second write of last.ckpt puts half its bytes on disk, then fails with ``code`` (a full disk)."""
+    calls = {"n": 0}
+
+    def half_then_fail(path, data):
+        with open(path, "wb") as f:
+            f.write(bytes(data[: len(data) // 2]))
+        raise OSError(code, os.strerror(code), str(path))
+
+    def write(path, data):
+        if Path(path).name.lstrip(".").startswith("last.ckpt"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                return half_then_fail(path, data)
+        return original(path, data)
+
+    original = AtomicCheckpointIO._write
+    monkeypatch.setattr(AtomicCheckpointIO, "_write", staticmethod(write))
+    if naive:  # control: write straight into the target, as a non-atomic writer does
+        def naive_save(self, checkpoint, path, storage_options=None):
+            import io
+
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            write(Path(path), buffer.getbuffer())
+
+        monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", naive_save)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
+def test_failed_checkpoint_write_stops_with_message_and_keeps_previous(tmp_path, capsys, monkeypatch, code):
+    root = tmp_path / "run"
+    _fail_second_last_write(monkeypatch, code)
+    code_, err = _cli(capsys, "fit", "--config", str(tiny_config(root, epochs=2, batches=2)))
+    assert code_ == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    last = root / "checkpoints" / "last.ckpt"
+    assert f"could not write {last}: {os.strerror(code)} ({errno.errorcode[code]})" in lines[0]
+    assert "is intact" in lines[0] and "--ckpt_path last" in lines[0]
+    assert checkpoint_problem(last) is None  # the previous last.ckpt loads ...
+    assert torch.load(last, weights_only=True)["global_step"] == 2  # ... and is the end of epoch 0
+    assert not list(last.parent.glob(".*partial*")), "the half-written file was not cleaned up"
+
+
+def test_failed_checkpoint_write_control_non_atomic_writer(tmp_path, monkeypatch):
+    """Control: a writer that writes straight into last.ckpt leaves it truncated, so the test above can fail."""
+    root = tmp_path / "run"
+    _fail_second_last_write(monkeypatch, errno.ENOSPC, naive=True)
+    with pytest.raises(OSError, match="No space left"):
+        run_cli("fit", "--config", str(tiny_config(root, epochs=2, batches=2)))
+    assert checkpoint_problem(root / "checkpoints" / "last.ckpt") is not None
+
+
+def test_failed_log_write_stops_with_message(tmp_path, capsys, monkeypatch):
+    from lightning.fabric.loggers.csv_logs import _ExperimentWriter
+
+    def full(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.metrics_file_path)
+
+    monkeypatch.setattr(_ExperimentWriter, "save", full)
+    code, err = _cli(capsys, "fit", "--config", str(tiny_config(tmp_path / "run", epochs=1, batches=2)))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "could not write" in err and "metrics.csv: No space left on device (ENOSPC)" in err
