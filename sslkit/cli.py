@@ -156,8 +156,12 @@ class SSLKitCLI(LightningCLI):
             run_id = self._resumed_run_id(root, callbacks)
             kwargs["logger"] = [lg for lg in (CSVLogger(root, name="csv"), wandb.logger(root, run_id)) if lg is not None]
         # before SaveConfigCallback
-        defaults = [ResumeState, ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor]
+        defaults = [ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor]
         callbacks = [cls() for cls in defaults if not any(isinstance(c, cls) for c in callbacks)] + callbacks
+        if not any(isinstance(c, ResumeState) for c in callbacks):
+            # after the other callbacks (Lightning moves checkpointing last): it records the RNG states as the
+            # checkpoint saves them, after any batch-end draw (e.g. the online probe's), see ResumeState
+            callbacks.append(ResumeState())
         if cfg.get("enable_checkpointing", True) is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(ModelCheckpoint(dirpath=root / "checkpoints", save_last=True))
         if cfg.get("logger") is not False and not any(isinstance(c, LearningRateMonitor) for c in callbacks):

@@ -65,3 +65,74 @@ def metric_table(root: Path, version: int | None = None) -> dict[tuple[str, int]
         with open(root / "csv" / f"version_{version}" / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
     return {(name, int(r["step"])): float(r[name]) for r in rows for name in TRACKED if r.get(name)}
+
+
+class KillAt(L.Callback):
+    """SIGKILLs this process at one point of training (the process gets no chance to clean up).
+
+    ``site``: ``step`` (after the backward pass of optimizer step ``step``, before the weights change),
+    ``validation`` (at the first validation batch once ``step`` steps are done) or ``ckpt_write`` (half-way
+    through writing the first checkpoint file after step ``step`` whose name starts with ``file``). ``naive_writer=True`` replaces the atomic
+    writer by one that writes straight into the target file (the control of the kill test).
+    """
+
+    SITES = ("step", "ckpt_write", "validation")  # in the order they happen for one step count
+
+    def __init__(self, site: str, step: int, naive_writer: bool = False, file: str = "") -> None:
+        if site not in self.SITES:
+            raise ValueError(f"site must be one of {self.SITES}")
+        self.site, self.step, self.naive_writer, self.file = site, step, naive_writer, file
+
+    @staticmethod
+    def _kill() -> None:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        if self.site != "ckpt_write":
+            return
+        from sslkit.callbacks.checkpointing import AtomicCheckpointIO
+
+        original, this = AtomicCheckpointIO._write, self
+
+        def write(path, data):
+            if trainer.global_step == this.step and Path(path).name.lstrip(".").startswith(this.file):
+                with open(path, "wb") as f:
+                    f.write(bytes(data[: len(data) // 2]))
+                    f.flush()
+                this._kill()
+            original(path, data)
+
+        AtomicCheckpointIO._write = staticmethod(write)
+        if self.naive_writer:
+            import io
+
+            import torch
+
+            def naive_save(io_self, checkpoint, path, storage_options=None):
+                buffer = io.BytesIO()
+                torch.save(checkpoint, buffer)
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                write(path, buffer.getbuffer())  # straight into the target: no temporary file, no rename
+
+            AtomicCheckpointIO.save_checkpoint = naive_save
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if self.site == "step" and trainer.global_step + 1 == self.step:
+            self._kill()
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.site == "validation" and trainer.global_step == self.step and not trainer.sanity_checking:
+            self._kill()
+
+
+def kill_points(seed: int, steps: int, epoch_ends: tuple[int, ...]) -> list[tuple[str, int]]:
+    """One kill point per site, drawn from ``seed``, in the order a run meets them."""
+    import random
+
+    rng = random.Random(seed)
+    points = [("step", rng.randint(1, steps - 1)), ("ckpt_write", rng.randint(1, steps - 1)),
+              ("validation", rng.choice(epoch_ends))]
+    return sorted(points, key=lambda p: (p[1], KillAt.SITES.index(p[0])))

@@ -9,15 +9,18 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from lightning.pytorch.plugins import MixedPrecision
-from reliability_helpers import tiny_config
+from reliability_helpers import kill_points, tiny_config
 
 from sslkit.callbacks.checkpointing import AtomicCheckpointIO
 from sslkit.methods import MoCoV2
@@ -241,3 +244,78 @@ def test_failed_log_write_stops_with_message(tmp_path, capsys, monkeypatch):
     code, err = _cli(capsys, "fit", "--config", str(tiny_config(tmp_path / "run", epochs=1, batches=2)))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "could not write" in err and "metrics.csv: No space left on device (ENOSPC)" in err
+
+
+# ---------------------------------------------------------------- 1. killed at any moment (SIGKILL)
+KILL_SEEDS = [int(s) for s in os.environ.get("SSLKIT_KILL_SEEDS", "0").split(",")]  # more seeds: docs/reliability.md
+KILL_STEPS = 6  # 2 epochs of 3 steps; validation after steps 3 and 6
+
+
+def _kill_config(root: Path, kill: tuple[str, int] | None = None, **kill_kw) -> Path:
+    steps = {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+             "init_args": {"dirpath": str(root / "steps"), "every_n_train_steps": 1, "save_top_k": -1,
+                           "filename": "{step}", "save_last": True}}
+    extra = [steps]
+    if kill is not None:
+        extra.append({"class_path": "reliability_helpers.KillAt",
+                      "init_args": {"site": kill[0], "step": kill[1], **kill_kw}})
+    return tiny_config(root, epochs=2, batches=3, extra_callbacks=extra)
+
+
+def _killed_fit(cfg: Path, *extra: str) -> int:
+    """``sslkit fit`` in a child process (it is SIGKILLed); its return code."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "OMP_NUM_THREADS": "1",
+                        "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "-m", "sslkit.cli", "fit", "--config", str(cfg), "--trainer.enable_progress_bar=false",
+           "--trainer.enable_model_summary=false", *extra]
+    proc = subprocess.run(cmd, cwd=cfg.parent, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, f"expected a SIGKILL, got {proc.returncode}: {proc.stderr[-2000:]}"
+    return proc.returncode
+
+
+def _final_state(root: Path) -> tuple[int, dict[str, torch.Tensor]]:
+    ckpt = torch.load(root / "steps" / f"step={KILL_STEPS}.ckpt", weights_only=True)
+    probe = ckpt["callbacks"]["OnlineLinearProbe"]["probe"]
+    return ckpt["global_step"], {**ckpt["state_dict"], **{f"probe.{k}": v for k, v in probe.items()}}
+
+
+def _loadable_lasts(root: Path) -> list[str]:
+    """Problems of every last*.ckpt under ``root`` (empty: all load)."""
+    return [f"{p}: {checkpoint_problem(p)}" for p in root.rglob("last*.ckpt") if checkpoint_problem(p) is not None]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
+    root = tmp_path_factory.mktemp("kill") / "full"
+    run_cli("fit", "--config", str(_kill_config(root)))
+    step, state = _final_state(root)
+    assert step == KILL_STEPS
+    return state
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", KILL_SEEDS)
+def test_sigkill_at_any_moment_resumes_to_the_same_weights(tmp_path, uninterrupted, seed):
+    """Three SIGKILLs (inside a step, while a checkpoint is written, during validation; points drawn from the
+    seed), each followed by ``--ckpt_path last``: every last.ckpt left behind loads, and the run ends with the
+    uninterrupted run's weights and probe (difference 0.0)."""
+    root = tmp_path / "run"
+    points = kill_points(seed, KILL_STEPS, epoch_ends=(3, 6))
+    for i, point in enumerate(points):
+        _killed_fit(_kill_config(root, point), *(["--ckpt_path", "last"] if i else []))
+        assert _loadable_lasts(root) == [], f"after the kill at {point}"
+    run_cli("fit", "--config", str(_kill_config(root)), "--ckpt_path", "last")
+    step, state = _final_state(root)
+    assert step == KILL_STEPS and state.keys() == uninterrupted.keys()
+    diff = max(float((state[k].float() - uninterrupted[k].float()).abs().max()) for k in state)
+    assert diff == 0.0, f"kills at {points}: max weight difference {diff}"
+    assert not list(root.rglob(".*partial*")), "a half-written file was left behind"
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_non_atomic_write_control(tmp_path):
+    """Control: the same kill inside the write of last.ckpt with a writer that writes straight into the
+    file leaves a last.ckpt that does not load, so the check above can fail."""
+    root = tmp_path / "run"
+    _killed_fit(_kill_config(root, ("ckpt_write", 2), naive_writer=True, file="last.ckpt"))
+    assert _loadable_lasts(root) != []

@@ -183,8 +183,11 @@ class ImageDataModule(L.LightningDataModule):
             return ResumableDataLoader(ds, batch_size, seed=self.shuffle_seed(), epoch=epoch, drop_last=True,
                                        num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                                        pin_memory=torch.cuda.is_available(), collate_fn=collate)
+        # an own generator: creating the iterator (Lightning also does it when it fast-forwards a restarted
+        # validation) then draws no number from the global RNG that the training augmentation uses
         return DataLoader(ds, batch_size=batch_size, sampler=eval_sampler(ds, self.trainer), num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+                          generator=torch.Generator().manual_seed(0))
 
     def train_dataloader(self) -> DataLoader:
         data, labels = self.splits()["train"]
