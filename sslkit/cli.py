@@ -8,7 +8,8 @@ Unless a recipe configures its own, the CLI adds a CSV logger, a W&B logger
 ``--wandb.mode online``), a ``ModelCheckpoint(save_last=True)`` writing to
 ``<default_root_dir>/checkpoints``, a learning-rate monitor and the
 reliability callbacks: :class:`~sslkit.callbacks.NonFiniteGuard` (stop on
-NaN/Inf), :class:`~sslkit.callbacks.CollapseMonitor`,
+NaN/Inf), :class:`~sslkit.callbacks.guards.RankFailureReport` (names the failing
+process of a distributed run), :class:`~sslkit.callbacks.CollapseMonitor`,
 :class:`~sslkit.callbacks.ViewSizeCheck` and :class:`~sslkit.callbacks.ResumeState`
 (RNG states, W&B run id and package versions in checkpoints; ``versions.json``)
 and :class:`~sslkit.callbacks.UnreadableFilesMonitor` (logs ``data/unreadable_files``
@@ -38,7 +39,7 @@ from lightning.pytorch.plugins import CheckpointIO
 from sslkit.callbacks.checkpointing import AtomicCheckpointIO
 from sslkit.callbacks.collapse import CollapseMonitor
 from sslkit.callbacks.data_health import UnreadableFilesMonitor
-from sslkit.callbacks.guards import NonFiniteGuard, ViewSizeCheck
+from sslkit.callbacks.guards import NonFiniteGuard, RankFailureReport, ViewSizeCheck
 from sslkit.callbacks.resume import CHECKPOINT_KEY, ResumeState
 from sslkit.utils.checkpoint import WRITE_ERRNOS, CheckpointWriteError, write_error_message
 
@@ -156,7 +157,7 @@ class SSLKitCLI(LightningCLI):
             run_id = self._resumed_run_id(root, callbacks)
             kwargs["logger"] = [lg for lg in (CSVLogger(root, name="csv"), wandb.logger(root, run_id)) if lg is not None]
         # before SaveConfigCallback
-        defaults = [ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor]
+        defaults = [ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor, RankFailureReport]
         callbacks = [cls() for cls in defaults if not any(isinstance(c, cls) for c in callbacks)] + callbacks
         if not any(isinstance(c, ResumeState) for c in callbacks):
             # after the other callbacks (Lightning moves checkpointing last): it records the RNG states as the

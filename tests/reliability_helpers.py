@@ -136,3 +136,24 @@ def kill_points(seed: int, steps: int, epoch_ends: tuple[int, ...]) -> list[tupl
     points = [("step", rng.randint(1, steps - 1)), ("ckpt_write", rng.randint(1, steps - 1)),
               ("validation", rng.choice(epoch_ends))]
     return sorted(points, key=lambda p: (p[1], KillAt.SITES.index(p[0])))
+
+
+class FailOnRank(L.Callback):
+    """Raises on one process of a distributed run, at the start of one step (a crash on one GPU)."""
+
+    def __init__(self, rank: int = 1, step: int = 2, stamp: str = "", report: bool = True) -> None:
+        self.rank, self.step, self.stamp, self.report = rank, step, stamp, report
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        if not self.report:  # control: without sslkit's failure report
+            from sslkit.callbacks.guards import RankFailureReport
+
+            trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, RankFailureReport)]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_rank == self.rank and trainer.global_step == self.step:
+            if self.stamp:
+                import time
+
+                Path(self.stamp).write_text(repr(time.time()))
+            raise RuntimeError(f"simulated failure on rank {self.rank} at step {self.step}")

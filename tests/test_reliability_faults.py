@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -319,3 +320,41 @@ def test_sigkill_during_a_non_atomic_write_control(tmp_path):
     root = tmp_path / "run"
     _killed_fit(_kill_config(root, ("ckpt_write", 2), naive_writer=True, file="last.ckpt"))
     assert _loadable_lasts(root) != []
+
+
+# ---------------------------------------------------------------- 4. a dead rank under DDP
+EXIT_DEADLINE_S = 120  # the whole job, start-up included; a hang would wait for gloo's 30-minute timeout
+
+
+def _ddp_fail(base: Path, report: bool = True) -> tuple[int, str, float]:
+    """A 2-process gloo run whose rank 1 raises at step 2: (exit code, stderr, seconds from the failure to exit)."""
+    stamp = base / "failed_at"
+    fail = {"class_path": "reliability_helpers.FailOnRank",
+            "init_args": {"rank": 1, "step": 2, "stamp": str(stamp), "report": report}}
+    cfg = tiny_config(base / "run", epochs=1, batches=6, extra_callbacks=[fail])
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "OMP_NUM_THREADS": "1",
+                        "WANDB_MODE": "disabled"}
+    cmd = [sys.executable, "-m", "sslkit.cli", "fit", "--config", str(cfg), "--trainer.devices=2",
+           "--trainer.strategy=ddp", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+    proc = subprocess.Popen(cmd, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=EXIT_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"a process was still running {EXIT_DEADLINE_S} s after start: the job hangs on a dead rank")
+    exited = time.time()
+    return proc.returncode, err, exited - float(stamp.read_text())
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+def test_dead_rank_exits_fast_non_zero_naming_the_rank(tmp_path):
+    code, err, to_exit = _ddp_fail(tmp_path)
+    assert code != 0
+    assert ("sslkit: error: process rank 1 of 2 failed at global step 2 (epoch 0): RuntimeError: simulated failure "
+            "on rank 1 at step 2") in err, err[-3000:]
+    assert "sslkit: error: process rank 0 of 2 stopped at global step 2: it lost the connection" in err, err[-3000:]
+    assert to_exit < 60, f"{to_exit:.1f} s from the failure to the exit of every process"
+    print(f"dead rank: exit code {code}, every process gone {to_exit:.1f} s after the failure")

@@ -172,3 +172,42 @@ class ViewSizeCheck(L.Callback):
                                      f"expected (2, num_features={expected})")
         finally:
             pl_module.train(was_training)
+
+
+#: Text of the errors a process gets when another process of the job died (gloo, NCCL, the TCP store).
+PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted",
+             "DistNetworkError", "DistBackendError", "remote worker crashing", "Socket Timeout")
+
+
+class RankFailureReport(L.Callback):
+    """Names the failing process of a distributed run, the moment it fails.
+
+    When one process raises, Lightning tears the job down: the others get a
+    "connection closed" error from their next collective and rank 0 kills the
+    remaining children, often before a child has printed its traceback. This
+    callback prints one line to stderr from ``on_exception`` (before any
+    teardown): the failing process says ``process rank R of N failed at global
+    step S: <error>``; a process that only lost its peers says so and points to
+    that line. Single-process runs print nothing (the CLI reports the error).
+    """
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if trainer.world_size <= 1 or isinstance(exception, KeyboardInterrupt):
+            return
+        import sys
+
+        where = f"process rank {trainer.global_rank} of {trainer.world_size}"
+        chain, e = [], exception
+        while e is not None and e not in chain:
+            chain.append(e)
+            e = e.__cause__ or e.__context__
+        text = " ".join(f"{type(c).__name__} {c}" for c in chain)
+        first = str(exception).strip().splitlines()[0][:200] if str(exception).strip() else ""
+        if any(p in text for p in PEER_LOST):
+            line = (f"{where} stopped at global step {trainer.global_step}: it lost the connection to another "
+                    f"process, which failed or was killed (that process's 'failed' line above names it; if there is "
+                    f"none, it was killed: look for an out-of-memory kill). Every process exits.")
+        else:
+            line = (f"{where} failed at global step {trainer.global_step} (epoch {trainer.current_epoch}): "
+                    f"{type(exception).__name__}: {first}. The other processes stop at their next collective.")
+        print(f"sslkit: error: {line}", file=sys.stderr, flush=True)
