@@ -157,3 +157,57 @@ class FailOnRank(L.Callback):
 
                 Path(self.stamp).write_text(repr(time.time()))
             raise RuntimeError(f"simulated failure on rank {self.rank} at step {self.step}")
+
+
+def held_bytes(obj, depth: int = 0, seen: set | None = None) -> int:
+    """Bytes of the tensors an object holds (attributes, containers, modules, torchmetrics states), 4 levels deep."""
+    import torch
+
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 4:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(held_bytes(v, depth + 1, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple, set)):
+        return sum(held_bytes(v, depth + 1, seen) for v in obj)
+    if isinstance(obj, torch.nn.Module):  # parameters, buffers and torchmetrics states live in __dict__ too
+        return sum(held_bytes(v, depth + 1, seen) for v in vars(obj).values())
+    if hasattr(obj, "__dict__") and type(obj).__module__.startswith(("sslkit", "reliability_helpers")):
+        return sum(held_bytes(v, depth + 1, seen) for k, v in vars(obj).items() if k != "trainer")
+    return 0
+
+
+class ResourceProbe(L.Callback):
+    """At each epoch end: the process RSS, its open file descriptors and the bytes every other callback holds.
+
+    ``leak=True`` is the control: it leaks 32 MiB, one open file and a growing list per epoch.
+    """
+
+    last: ResourceProbe | None = None  # the most recent instance (the CLI builds it from the config)
+
+    def __init__(self, leak: bool = False) -> None:
+        ResourceProbe.last = self
+        self.rss: list[int] = []
+        self.fds: list[int] = []
+        self.held: list[dict[str, int]] = []
+        self.leak = leak
+        self._leaked: list = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        import gc
+        import os
+
+        import psutil
+        import torch
+
+        if self.leak:
+            self._leaked.append(torch.ones(8 * 2**20))  # 32 MiB, touched
+            self._leaked.append(open(os.devnull))  # noqa: SIM115  (the leak is the point)
+        gc.collect()
+        self.rss.append(psutil.Process().memory_info().rss)
+        self.fds.append(len(os.listdir("/proc/self/fd")))
+        self.held.append({type(c).__name__: held_bytes(c) for c in trainer.callbacks if c is not self}
+                         | {"leak": held_bytes(self._leaked)})

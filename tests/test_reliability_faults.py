@@ -7,6 +7,7 @@ Rows: 1 killed at any moment, 2 corrupt / truncated checkpoint, 3 full disk or u
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -19,9 +20,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import ROOT, run_cli
+from conftest import RECIPES, ROOT, run_cli
 from lightning.pytorch.plugins import MixedPrecision
-from reliability_helpers import kill_points, tiny_config
+from reliability_helpers import ResourceProbe, kill_points, tiny_config
 
 from sslkit.callbacks.checkpointing import AtomicCheckpointIO
 from sslkit.methods import MoCoV2
@@ -358,3 +359,59 @@ def test_dead_rank_exits_fast_non_zero_naming_the_rank(tmp_path):
     assert "sslkit: error: process rank 0 of 2 stopped at global step 2: it lost the connection" in err, err[-3000:]
     assert to_exit < 60, f"{to_exit:.1f} s from the failure to the exit of every process"
     print(f"dead rank: exit code {code}, every process gone {to_exit:.1f} s after the failure")
+
+
+# ---------------------------------------------------------------- 7. long runs hold
+LONG_EPOCHS, WARM_UP = 22, 4
+
+
+def _long_run(root: Path, epochs: int, leak: bool = False) -> None:
+    """The digits SimCLR recipe (every default callback, probe, kNN, summary) for ``epochs`` short epochs."""
+    run_cli("fit", "--config", str(RECIPES / "pretrain/digits/simclr.yaml"), f"--trainer.default_root_dir={root}",
+            f"--trainer.max_epochs={epochs}", "--trainer.limit_train_batches=2", "--trainer.num_sanity_val_steps=0",
+            "--trainer.accelerator=cpu", "--model.init_args.backbone_kwargs={widths: [8, 16]}",
+            "--model.init_args.proj_hidden_dim=32", "--model.init_args.proj_output_dim=16",
+            "--trainer.callbacks+=" + json.dumps({"class_path": "reliability_helpers.ResourceProbe",
+                                                  "init_args": {"leak": leak}}))
+
+
+def _resources(root: Path, epochs: int, leak: bool = False) -> ResourceProbe:
+    ResourceProbe.last = None
+    _long_run(root, epochs, leak)
+    probe = ResourceProbe.last
+    assert probe is not None and len(probe.rss) == epochs
+    return probe
+
+
+def _check_flat(probe: ResourceProbe) -> dict[str, float]:
+    rss = probe.rss[WARM_UP:]
+    growth = (max(rss) - rss[0]) / rss[0]
+    assert growth <= 0.05, f"RSS grew {growth:.1%} after warm-up: {[r >> 20 for r in probe.rss]} MiB"
+    assert len(set(probe.fds[WARM_UP:])) == 1, f"open files changed: {probe.fds}"
+    for name in probe.held[WARM_UP]:
+        sizes = [h[name] for h in probe.held[WARM_UP:]]
+        assert len(set(sizes)) == 1, f"{name} holds a growing amount of tensor memory: {sizes} bytes"
+    return {"rss_mib": rss[0] / 2**20, "growth": growth, "fds": probe.fds[-1]}
+
+
+@pytest.mark.slow
+def test_long_run_holds_memory_files_and_state(tmp_path):
+    probe = _resources(tmp_path / "run", LONG_EPOCHS)
+    figures = _check_flat(probe)
+    assert probe.held[-1]["KNNMonitor"] >= 0 and probe.held[-1]["OnlineLinearProbe"] > 0
+    print(f"{LONG_EPOCHS} epochs: RSS {figures['rss_mib']:.0f} MiB after warm-up, growth {figures['growth']:+.2%}; "
+          f"open files {figures['fds']}; held bytes {probe.held[-1]}")
+
+
+@pytest.mark.slow
+def test_long_run_control_catches_a_leak(tmp_path):
+    """Control: 32 MiB, one open file and a growing list per epoch (8 epochs) fail every check above."""
+    probe = _resources(tmp_path / "run", 8, leak=True)
+    with pytest.raises(AssertionError, match="RSS grew"):
+        _check_flat(probe)
+    probe.rss = [probe.rss[0]] * len(probe.rss)
+    with pytest.raises(AssertionError, match="open files changed"):
+        _check_flat(probe)
+    probe.fds = [probe.fds[0]] * len(probe.fds)
+    with pytest.raises(AssertionError, match="leak holds a growing amount"):
+        _check_flat(probe)
