@@ -22,10 +22,14 @@ import pytest
 import torch
 from conftest import RECIPES, ROOT, run_cli
 from lightning.pytorch.plugins import MixedPrecision
+from torch.utils.data import TensorDataset
 from reliability_helpers import ResourceProbe, kill_points, tiny_config
 
 from sslkit.callbacks.checkpointing import AtomicCheckpointIO
+from sslkit.data import DigitsDataModule
+from sslkit.data.checks import BadDataError
 from sslkit.methods import MoCoV2
+from sslkit.transforms import ViewAugment
 from sslkit.utils import WarmupCosineLR
 from sslkit.utils.checkpoint import checkpoint_problem
 from sslkit.utils.momentum import StepTracker
@@ -415,3 +419,88 @@ def test_long_run_control_catches_a_leak(tmp_path):
     probe.fds = [probe.fds[0]] * len(probe.fds)
     with pytest.raises(AssertionError, match="leak holds a growing amount"):
         _check_flat(probe)
+
+
+# ---------------------------------------------------------------- 6. bad data
+def test_non_utf8_corpus_file_stops_naming_it(tmp_path):
+    from sslkit.data.text import read_documents
+
+    (tmp_path / "a.txt").write_text("first document\n\nsecond document\n")
+    (tmp_path / "b.txt").write_bytes("caf\u00e9 au lait\n".encode("latin-1"))
+    with pytest.raises(BadDataError, match=rf"{tmp_path / 'b.txt'} is not UTF-8 text: byte 0xe9 at offset 3 \(line 1\)"
+                                           r".*Re-encode"):
+        read_documents(tmp_path)
+
+
+def test_empty_corpus_file_stops_naming_it(tmp_path):
+    from sslkit.data.text import read_documents
+
+    (tmp_path / "a.txt").write_text("first document\n\nsecond document\n")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(BadDataError, match=rf"{tmp_path / 'empty.jsonl'} is empty"):
+        read_documents(tmp_path)
+
+
+def test_bad_corpus_controls(tmp_path, monkeypatch):
+    """Control: without the checks an empty file is skipped silently and a latin-1 file fails without its name."""
+    import sslkit.data.text as text
+
+    monkeypatch.setattr(text, "read_utf8_text", lambda f: Path(f).read_text(encoding="utf-8"))
+    (tmp_path / "a.txt").write_text("first document\n\nsecond document\n")
+    (tmp_path / "empty.txt").write_text("")
+    assert len(text.read_documents(tmp_path)) == 2  # silently
+    (tmp_path / "b.txt").write_bytes("caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(UnicodeDecodeError) as raw:
+        text.read_documents(tmp_path)
+    assert "b.txt" not in str(raw.value)
+
+
+def test_empty_label_cell_in_csv_stops_naming_the_row(tmp_path):
+    from sslkit.data.text import read_labelled
+
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\ngood row,pos\nanother,neg\nno label here,\n")
+    with pytest.raises(BadDataError, match=rf"{path}: data row 3 \(header excluded\) has an empty label"):
+        read_labelled(path)
+
+
+class _Tensors(DigitsDataModule):
+    """Digits whose training split has been tampered with: one label out of range, or NaN pixels."""
+
+    def __init__(self, fault: str, **kwargs) -> None:
+        super().__init__(load_size=16, views=[ViewAugment(size=16)], **kwargs)
+        self.fault = fault
+
+    def build_splits(self):
+        splits = super().build_splits()
+        ds, labels = splits["train"]
+        x, y = (t.clone() for t in ds.tensors)
+        labels = labels.copy()
+        if self.fault == "label":
+            y[17], labels[17] = 12, 12
+        else:
+            x = x.float() / 255
+            x[40, 0, 3, 3] = float("nan")
+        splits["train"] = (TensorDataset(x, y), labels)
+        return splits
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("label", r"train split: row 17 has label 12, outside num_classes=10 \(labels are 0..9, -1 = unlabelled; 1 rows"),
+    ("nan", r"train split: image 40 has NaN/Inf pixels \(1 images in all\)"),
+])
+def test_bad_tensor_split_stops_naming_the_row(fault, message):
+    with pytest.raises(BadDataError, match=message):
+        _Tensors(fault).splits()
+
+
+def test_bad_tensor_split_control(monkeypatch):
+    """Control: without the check the label reaches the probe's loss as an obscure error, the NaN silently."""
+    import sslkit.data.base as base
+
+    monkeypatch.setattr(base, "check_split", lambda *a: None)
+    x, labels = _Tensors("label").splits()["train"]
+    with pytest.raises(IndexError, match="Target 12 is out of bounds"):
+        torch.nn.functional.cross_entropy(torch.zeros(1, 10), torch.tensor([int(labels[17])]))
+    x, _ = _Tensors("nan").splits()["train"]
+    assert torch.isnan(x.tensors[0]).any()

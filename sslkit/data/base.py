@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sslkit.data.checks import check_split
 from sslkit.data.memory import InMemoryImages, collate, uint8_images
 from sslkit.data.resumable import ResumableDataLoader, eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
@@ -127,7 +128,10 @@ class ImageDataModule(L.LightningDataModule):
     # ------------------------------------------------------------------ datasets
     def splits(self) -> dict[str, tuple[Dataset, np.ndarray]]:
         if self._splits is None:
-            self._splits = self.build_splits()
+            splits = self.build_splits()
+            for name, (ds, labels) in splits.items():
+                check_split(name, ds, labels, self.num_classes)  # labels in range, finite pixels
+            self._splits = splits
         return self._splits
 
     def labelled_indices(self, fraction: float | None = None, seed: int | None = None) -> np.ndarray:
