@@ -253,7 +253,7 @@ def test_failed_log_write_stops_with_message(tmp_path, capsys, monkeypatch):
 
 
 # ---------------------------------------------------------------- 1. killed at any moment (SIGKILL)
-KILL_SEEDS = [int(s) for s in os.environ.get("SSLKIT_KILL_SEEDS", "0").split(",")]  # more seeds: docs/reliability.md
+KILL_SEEDS = [int(s) for s in os.environ.get("SSLKIT_KILL_SEEDS", "0,1").split(",")]  # more seeds: docs/reliability.md
 KILL_STEPS = 6  # 2 epochs of 3 steps; validation after steps 3 and 6
 
 
@@ -313,6 +313,8 @@ def test_sigkill_at_any_moment_resumes_to_the_same_weights(tmp_path, uninterrupt
     run_cli("fit", "--config", str(_kill_config(root)), "--ckpt_path", "last")
     step, state = _final_state(root)
     assert step == KILL_STEPS and state.keys() == uninterrupted.keys()
+    lasts = {str(p): torch.load(p, weights_only=True)["global_step"] for p in root.rglob("last*.ckpt")}
+    assert set(lasts.values()) == {KILL_STEPS}, f"kills at {points}: the run did not end where it should: {lasts}"
     diff = max(float((state[k].float() - uninterrupted[k].float()).abs().max()) for k in state)
     assert diff == 0.0, f"kills at {points}: max weight difference {diff}"
     assert not list(root.rglob(".*partial*")), "a half-written file was left behind"

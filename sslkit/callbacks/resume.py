@@ -50,6 +50,7 @@ class ResumeState(L.Callback):
 
     def __init__(self) -> None:
         self._pending: dict[str, Any] | None = None
+        self._check_epoch_progress = False
         self._after_batch: tuple | None = None
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
@@ -72,6 +73,21 @@ class ResumeState(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = state_dict.get("rng")
+        self._check_epoch_progress = True
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if not self._check_epoch_progress:
+            return
+        self._check_epoch_progress = False
+        # Lightning 2.6, restarted from a checkpoint saved after the last batch of an epoch, moves into the next
+        # epoch without counting it as started (and keeps the skipped validation in the per-epoch validation
+        # count); a checkpoint saved in that epoch would then restart the epoch from its first batch. Count it as
+        # a normal epoch start does: during a training batch, started == processed + 1.
+        progress = trainer.fit_loop.epoch_progress
+        if progress.current.started == progress.current.processed:
+            progress.increment_ready()
+            progress.increment_started()
+            trainer.fit_loop.epoch_loop.val_loop.batch_progress.total.reset()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning 2.6 hands saved dataloader states over in FitLoop.setup_data, which has already run (and
