@@ -411,7 +411,7 @@ def test_long_run_holds_memory_files_and_state(tmp_path):
 
 @pytest.mark.slow
 def test_long_run_control_catches_a_leak(tmp_path):
-    """Control: 32 MiB, one open file and a growing list per epoch (8 epochs) fail every check above."""
+    """Control: 3% of the RSS, one open file and a growing list per epoch (8 epochs) fail every check above."""
     probe = _resources(tmp_path / "run", 8, leak=True)
     with pytest.raises(AssertionError, match="RSS grew"):
         _check_flat(probe)
