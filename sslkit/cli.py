@@ -8,7 +8,8 @@ Unless a recipe configures its own, the CLI adds a CSV logger, a W&B logger
 ``--wandb.mode online``), a ``ModelCheckpoint(save_last=True)`` writing to
 ``<default_root_dir>/checkpoints``, a learning-rate monitor and the
 reliability callbacks: :class:`~sslkit.callbacks.NonFiniteGuard` (stop on
-NaN/Inf), :class:`~sslkit.callbacks.CollapseMonitor`,
+NaN/Inf), :class:`~sslkit.callbacks.guards.RankFailureReport` (names the failing
+process of a distributed run), :class:`~sslkit.callbacks.CollapseMonitor`,
 :class:`~sslkit.callbacks.ViewSizeCheck` and :class:`~sslkit.callbacks.ResumeState`
 (RNG states, W&B run id and package versions in checkpoints; ``versions.json``)
 and :class:`~sslkit.callbacks.UnreadableFilesMonitor` (logs ``data/unreadable_files``
@@ -20,8 +21,11 @@ After fit it writes ``<default_root_dir>/report.html`` (``--report false`` to sk
 docs/dashboards.md).
 
 Checkpoints load with ``weights_only=True`` (``--weights_only false`` to trust
-a file). ``--ckpt_path last`` resumes exactly (see docs/reliability.md) and
-continues the same W&B run; with no checkpoint yet it starts fresh with a warning.
+a file) and are written atomically (:class:`~sslkit.callbacks.checkpointing.AtomicCheckpointIO`).
+``--ckpt_path last`` resumes exactly (see docs/reliability.md) and continues the
+same W&B run; with no checkpoint yet it starts fresh with a warning; if
+``last.ckpt`` is truncated or corrupt it resumes from the newest intact
+checkpoint in the folder, saying which, or stops naming the file.
 """
 
 from __future__ import annotations
@@ -34,12 +38,15 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.plugins import CheckpointIO
 
+from sslkit.callbacks.checkpointing import AtomicCheckpointIO
 from sslkit.callbacks.collapse import CollapseMonitor
 from sslkit.callbacks.dashboard import EmbeddingMap, RetrievalGrid, ViewsGrid
 from sslkit.callbacks.data_health import UnreadableFilesMonitor
-from sslkit.callbacks.guards import NonFiniteGuard, ViewSizeCheck
+from sslkit.callbacks.guards import NonFiniteGuard, RankFailureReport, ViewSizeCheck
 from sslkit.callbacks.resume import CHECKPOINT_KEY, ResumeState
+from sslkit.utils.checkpoint import WRITE_ERRNOS, CheckpointWriteError, write_error_message
 
 
 class WandbOptions:
@@ -89,11 +96,37 @@ def checkpoint_run_id(path: str | Path) -> str | None:
     return (ckpt.get(CHECKPOINT_KEY) or {}).get("wandb_id")
 
 
+def checkpoint_folders(root: Path, callbacks: list) -> list[Path]:
+    """The checkpoint folders of ``callbacks`` and ``<root>/checkpoints``."""
+    return sorted({Path(c.dirpath) for c in callbacks if isinstance(c, ModelCheckpoint) and c.dirpath} | {root / "checkpoints"})
+
+
 def resolve_last_checkpoint(root: Path, callbacks: list) -> Path | None:
-    """The newest ``last*.ckpt`` in the checkpoint folders of ``callbacks`` and ``<root>/checkpoints``."""
-    folders = {Path(c.dirpath) for c in callbacks if isinstance(c, ModelCheckpoint) and c.dirpath} | {root / "checkpoints"}
+    """The checkpoint ``--ckpt_path last`` resumes from: the newest ``last*.ckpt`` in :func:`checkpoint_folders`.
+
+    If that file does not load (truncated, corrupt), the newest intact ``*.ckpt`` of those folders
+    is used instead, with a warning naming both; if none loads, a ``ValueError`` names the file.
+    """
+    from lightning.pytorch.utilities import rank_zero_warn
+
+    from sslkit.utils.checkpoint import checkpoint_problem, newest_intact_checkpoint
+
+    folders = checkpoint_folders(root, callbacks)
     found = [p for f in folders if f.is_dir() for p in f.glob("last*.ckpt")]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    if not found:
+        return None
+    last = max(found, key=lambda p: p.stat().st_mtime)
+    problem = checkpoint_problem(last)
+    if problem is None:
+        return last
+    fallback = newest_intact_checkpoint(folders, exclude=last)
+    if fallback is None:
+        raise ValueError(f"cannot resume: {last} is truncated or corrupt ({problem}) and no other checkpoint in "
+                         f"{', '.join(map(str, folders))} loads. Delete {last} to start fresh, or pass --ckpt_path "
+                         "to a good checkpoint")
+    rank_zero_warn(f"{last} is truncated or corrupt ({problem}); resuming from the newest intact checkpoint "
+                   f"{fallback[0]} (global step {fallback[1]})")
+    return fallback[0]
 
 
 class SSLKitCLI(LightningCLI):
@@ -132,15 +165,23 @@ class SSLKitCLI(LightningCLI):
             run_id = self._resumed_run_id(root, callbacks)
             kwargs["logger"] = [lg for lg in (CSVLogger(root, name="csv"), wandb.logger(root, run_id)) if lg is not None]
         # before SaveConfigCallback
-        defaults = [ResumeState, ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor]
+        defaults = [ViewSizeCheck, NonFiniteGuard, CollapseMonitor, UnreadableFilesMonitor, RankFailureReport]
         if self._get(self.config_init, "dashboard", default=True):
             defaults += [ViewsGrid, EmbeddingMap, RetrievalGrid]
         callbacks = [cls() for cls in defaults if not any(isinstance(c, cls) for c in callbacks)] + callbacks
+        if not any(isinstance(c, ResumeState) for c in callbacks):
+            # after the other callbacks (Lightning moves checkpointing last): it records the RNG states as the
+            # checkpoint saves them, after any batch-end draw (e.g. the online probe's), see ResumeState
+            callbacks.append(ResumeState())
         if cfg.get("enable_checkpointing", True) is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(ModelCheckpoint(dirpath=root / "checkpoints", save_last=True))
         if cfg.get("logger") is not False and not any(isinstance(c, LearningRateMonitor) for c in callbacks):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         kwargs["callbacks"] = callbacks
+        plugins = cfg.get("plugins")
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [] if plugins is None else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):  # crash-safe writes unless the recipe chose a writer
+            kwargs["plugins"] = plugins + [AtomicCheckpointIO()]
         return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
@@ -150,11 +191,19 @@ class SSLKitCLI(LightningCLI):
 
             report_after_fit(Path(self.trainer.default_root_dir))
 
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if kwargs.get("ckpt_path") == "last":  # pick an intact checkpoint (or say why none), before Lightning loads
+            root = Path(self.trainer.default_root_dir)
+            kwargs["ckpt_path"] = resolve_last_checkpoint(root, self.trainer.callbacks) or "last"
+        return kwargs
+
     def _resumed_run_id(self, root: Path, callbacks: list) -> str | None:
         """The W&B run id stored in the checkpoint that ``--ckpt_path`` resumes from, if any."""
         ckpt_path = (self.config.get(self.subcommand) or {}).get("ckpt_path") if self.subcommand else None
         if ckpt_path == "last":
-            ckpt_path = resolve_last_checkpoint(root, callbacks)
+            found = [p for f in checkpoint_folders(root, callbacks) if f.is_dir() for p in f.glob("last*.ckpt")]
+            ckpt_path = max(found, key=lambda p: p.stat().st_mtime) if found else None  # unreadable: no run id
         if not ckpt_path or not Path(ckpt_path).is_file():
             return None
         return checkpoint_run_id(ckpt_path)
@@ -209,8 +258,13 @@ def explain(err: BaseException, argv: list[str]) -> str | None:
             return ("this recipe asks for a GPU (trainer.accelerator: gpu), and this machine has none. Run it on a GPU "
                     "machine, or for a CPU smoke run add --trainer.accelerator=cpu --trainer.devices=1 "
                     "--trainer.precision=32-true --trainer.strategy=auto --trainer.sync_batchnorm=false")
+    for e in chain:  # a full disk or an unwritable folder
+        if isinstance(e, CheckpointWriteError):
+            return e.strerror
+        if isinstance(e, OSError) and e.errno in WRITE_ERRNOS and e.filename:
+            return write_error_message(e.filename, e)
     ckpt = _ckpt_arg(argv)
-    if ckpt is not None and any(_is_checkpoint_failure(e) for e in chain):
+    if ckpt is not None and ckpt != "last" and any(_is_checkpoint_failure(e) for e in chain):
         root = chain[-1]
         reason = str(root).strip().splitlines()[0] if str(root).strip() else f"{type(root).__name__}: the file ended early"
         if "Weights only load failed" in str(root):

@@ -35,8 +35,9 @@ class NonFiniteGuard(L.Callback):
     ``policy="stop"`` raises :class:`NonFiniteError` before the optimizer step
     (so weights stay finite and no checkpoint is written after the error);
     ``policy="skip"`` drops the step's gradients (the optimizer leaves the
-    weights untouched) and restores the BatchNorm-style buffers the bad forward
-    pass changed, up to ``max_consecutive_skips`` in a row, then stops. Weights
+    weights untouched) and restores the buffers the bad forward pass changed
+    (BatchNorm statistics, queues; sslkit methods also hold their momentum
+    encoders and learning-rate schedule on a skipped step), up to ``max_consecutive_skips`` in a row, then stops. Weights
     that become non-finite after a step (e.g. an absurd learning rate) always
     stop the run, and a checkpoint holding non-finite tensors is never written.
     Under fp16 with a gradient scaler, infinite gradients are the scaler's
@@ -79,7 +80,8 @@ class NonFiniteGuard(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._batch, self._loss_finite = batch, True
         if self.policy == "skip":
-            self._buffers = {k: b.detach().clone() for k, b in pl_module.named_buffers() if b.is_floating_point()}
+            # every buffer, integer ones too (a queue's write pointer, a momentum encoder's step count)
+            self._buffers = {k: b.detach().clone() for k, b in pl_module.named_buffers()}
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         self._loss_finite = bool(torch.isfinite(loss.detach()).all())
@@ -170,3 +172,42 @@ class ViewSizeCheck(L.Callback):
                                      f"expected (2, num_features={expected})")
         finally:
             pl_module.train(was_training)
+
+
+#: Text of the errors a process gets when another process of the job died (gloo, NCCL, the TCP store).
+PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted",
+             "DistNetworkError", "DistBackendError", "remote worker crashing", "Socket Timeout")
+
+
+class RankFailureReport(L.Callback):
+    """Names the failing process of a distributed run, the moment it fails.
+
+    When one process raises, Lightning tears the job down: the others get a
+    "connection closed" error from their next collective and rank 0 kills the
+    remaining children, often before a child has printed its traceback. This
+    callback prints one line to stderr from ``on_exception`` (before any
+    teardown): the failing process says ``process rank R of N failed at global
+    step S: <error>``; a process that only lost its peers says so and points to
+    that line. Single-process runs print nothing (the CLI reports the error).
+    """
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if trainer.world_size <= 1 or isinstance(exception, KeyboardInterrupt):
+            return
+        import sys
+
+        where = f"process rank {trainer.global_rank} of {trainer.world_size}"
+        chain, e = [], exception
+        while e is not None and e not in chain:
+            chain.append(e)
+            e = e.__cause__ or e.__context__
+        text = " ".join(f"{type(c).__name__} {c}" for c in chain)
+        first = str(exception).strip().splitlines()[0][:200] if str(exception).strip() else ""
+        if any(p in text for p in PEER_LOST):
+            line = (f"{where} stopped at global step {trainer.global_step}: it lost the connection to another "
+                    f"process, which failed or was killed (that process's 'failed' line above names it; if there is "
+                    f"none, it was killed: look for an out-of-memory kill). Every process exits.")
+        else:
+            line = (f"{where} failed at global step {trainer.global_step} (epoch {trainer.current_epoch}): "
+                    f"{type(exception).__name__}: {first}. The other processes stop at their next collective.")
+        print(f"sslkit: error: {line}", file=sys.stderr, flush=True)

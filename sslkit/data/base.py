@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sslkit.data.checks import check_split
 from sslkit.data.memory import InMemoryImages, collate, uint8_images
 from sslkit.data.resumable import ResumableShuffle, eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
@@ -126,7 +127,10 @@ class ImageDataModule(ResumableShuffle, L.LightningDataModule):
     # ------------------------------------------------------------------ datasets
     def splits(self) -> dict[str, tuple[Dataset, np.ndarray]]:
         if self._splits is None:
-            self._splits = self.build_splits()
+            splits = self.build_splits()
+            for name, (ds, labels) in splits.items():
+                check_split(name, ds, labels, self.num_classes)  # labels in range, finite pixels
+            self._splits = splits
         return self._splits
 
     def labelled_indices(self, fraction: float | None = None, seed: int | None = None) -> np.ndarray:
@@ -165,8 +169,11 @@ class ImageDataModule(ResumableShuffle, L.LightningDataModule):
         if train:  # shuffle order = f(seed, epoch); resumes exactly, mid-epoch included
             return self.resumable_loader(ds, batch_size, num_workers=self.num_workers, collate_fn=collate,
                                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+        # an own generator: creating the iterator (Lightning also does it when it fast-forwards a restarted
+        # validation) then draws no number from the global RNG that the training augmentation uses
         return DataLoader(ds, batch_size=batch_size, sampler=eval_sampler(ds, self.trainer), num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+                          generator=torch.Generator().manual_seed(0))
 
     def train_dataloader(self) -> DataLoader:
         data, labels = self.splits()["train"]

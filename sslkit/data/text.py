@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sslkit.data.checks import check_label_cells, read_utf8_text
 from sslkit.data.resumable import ResumableShuffle, eval_sampler
 from sslkit.data.subsets import check_fraction, stratified_subset
 from sslkit.utils.hf import load_tokenizer, tokenizer_fingerprint
@@ -70,10 +71,11 @@ def read_documents(path: str | os.PathLike, text_field: str = "text") -> list[st
         raise FileNotFoundError(f"no .txt or .jsonl corpus at {path}")
     docs: list[str] = []
     for f in files:
+        text = read_utf8_text(f)  # non-empty UTF-8, or an error naming the file
         if f.suffix == ".jsonl":
-            docs += [json.loads(line)[text_field] for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+            docs += [json.loads(line)[text_field] for line in text.splitlines() if line.strip()]
         else:
-            docs += [d.strip() for d in f.read_text(encoding="utf-8").split("\n\n") if d.strip()]
+            docs += [d.strip() for d in text.split("\n\n") if d.strip()]
     return docs
 
 
@@ -134,7 +136,9 @@ def read_labelled(path: str | os.PathLike, text_column: str = "text",
         raise ValueError(f"labelled text must be .csv, .tsv or .jsonl, got {path}")
     if rows and (text_column not in rows[0] or label_column not in rows[0]):
         raise KeyError(f"{path} needs columns {text_column!r} and {label_column!r}; it has {sorted(rows[0])}")
-    return [str(r[text_column]) for r in rows], [str(r[label_column]) for r in rows]
+    labels = [str(r[label_column]) for r in rows]
+    check_label_cells(path, labels)
+    return [str(r[text_column]) for r in rows], labels
 
 
 # ---------------------------------------------------------------------------- tokenisation cache

@@ -12,7 +12,7 @@ from torch import nn
 
 from sslkit.backbones import create_backbone
 from sslkit.backbones.stages import stage_features, stage_width
-from sslkit.utils.momentum import MomentumEncoder
+from sslkit.utils.momentum import MomentumEncoder, StepTracker
 from sslkit.utils.optim import WarmupCosineLR, optimizer_config, split_weight_decay
 
 #: Keys of a loss dict that are step outputs, not loss terms to log.
@@ -65,6 +65,12 @@ class SSLMethod(L.LightningModule):
     The base steps every :class:`~sslkit.utils.MomentumEncoder` the method holds
     after each optimizer step (logged as ``train/tau``), and gives evaluation
     features from any backbone stage (``embed_stage``).
+
+    A skipped optimizer step (fp16 ``GradScaler`` found Inf/NaN gradients, or
+    ``NonFiniteGuard(policy="skip")`` dropped them) moves nothing: the momentum
+    encoders and the per-step learning-rate schedule do not step, and under a
+    gradient scaler every buffer the batch changed (queues, DINO's center,
+    BatchNorm statistics) is restored from a copy taken at the start of the batch.
 
     Step outputs (the callback contract):
 
@@ -121,6 +127,8 @@ class SSLMethod(L.LightningModule):
         self.embed_stage = embed_stage
         if embed_stage is not None:
             stage_width(self.backbone, embed_stage)  # a bad index fails here, naming the stages
+        self._steps = StepTracker()
+        self._buffers_before: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ the evaluation contract
     @property
@@ -257,18 +265,48 @@ class SSLMethod(L.LightningModule):
             opt.step()
             self.untoggle_optimizer(opt)
             scheduler = by_optimizer.get(id(opt.optimizer))
-            if isinstance(scheduler, WarmupCosineLR):  # per-step schedule; others step per epoch
+            if isinstance(scheduler, WarmupCosineLR) and not self._steps.skipped(opt):  # per-step schedule
                 scheduler.step()
             self._log_terms(out, f"{stage.name}_", n)
             total = total + out.pop("loss").detach()
             outputs.update({k: v for k, v in out.items() if k in OUTPUT_KEYS})
         self.log("train/loss", total, prog_bar=True, batch_size=n)
+        self._after_optimizer_steps(self.trainer.global_step)
         return {"loss": total, **outputs}
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._steps.watch(self.trainer.optimizers)
+        self._steps.start_batch()
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)  # only a scaler skips steps silently
+        self._buffers_before = {k: b.detach().clone() for k, b in self.named_buffers()} if scaler is not None else None
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self._steps.before_step(optimizer)
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if not self._steps.skipped(scheduler.optimizer):  # a skipped step does not advance the schedule
+            super().lr_scheduler_step(scheduler, metric)
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # before the callbacks' on_train_batch_end, so a checkpoint saved there holds the updated targets
+        self._after_optimizer_steps(self.trainer.global_step + 1)  # Lightning counts the step after this hook
+
+    def _after_optimizer_steps(self, steps_taken: int) -> None:
+        """Step the momentum encoders after this batch's optimizer step(s); if every step was skipped,
+        restore the buffers and consume the step without an EMA update instead."""
         encoders = self.momentum_encoders()
+        if self._steps.skipped():
+            if self._buffers_before is not None:
+                with torch.no_grad():
+                    for k, b in self.named_buffers():
+                        if k in self._buffers_before:
+                            b.copy_(self._buffers_before[k])
+            for _, encoder in encoders:
+                encoder.skip(steps_taken)
+            return
         for name, encoder in encoders:
-            if encoder.step(self.trainer.global_step, self.trainer.estimated_stepping_batches):
+            if encoder.step(steps_taken, self.trainer.estimated_stepping_batches):
                 self.log("train/tau" if len(encoders) == 1 else f"train/{name}_tau", encoder.tau)
 
     def on_train_epoch_end(self) -> None:

@@ -105,3 +105,52 @@ class MomentumEncoder(nn.Module):
         self.update(self.tau)
         self.last_step.fill_(int(global_step))
         return True
+
+    def skip(self, global_step: int) -> None:
+        """Consume optimizer step ``global_step`` without updating: the optimizer skipped it
+        (a gradient scaler found Inf/NaN), so the target must not move either."""
+        self.last_step.fill_(max(int(global_step), int(self.last_step)))
+
+
+class StepTracker:
+    """Tells, per batch, whether each optimizer's step ran or was skipped.
+
+    Lightning counts an optimizer step (``trainer.global_step``) even when a
+    ``GradScaler`` finds Inf/NaN gradients and skips ``optimizer.step()``, or when
+    :class:`~sslkit.callbacks.NonFiniteGuard` (``policy="skip"``) drops the gradients.
+    A step *ran* when the torch optimizer's ``step`` returned with at least one
+    gradient present (a step post-hook); it was *attempted* when Lightning called
+    ``on_before_optimizer_step`` for it. ``attempted and not ran`` is a skipped step;
+    neither is a gradient-accumulation micro-batch.
+    """
+
+    def __init__(self) -> None:
+        self._watched: set[int] = set()
+        self.attempted: set[int] = set()
+        self.ran: set[int] = set()
+
+    def watch(self, optimizers: list[torch.optim.Optimizer]) -> None:
+        """Register the step post-hook on optimizers not yet watched."""
+        for opt in optimizers:
+            if id(opt) not in self._watched:
+                opt.register_step_post_hook(self._after_step)
+                self._watched.add(id(opt))
+
+    def start_batch(self) -> None:
+        self.attempted.clear()
+        self.ran.clear()
+
+    def before_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.attempted.add(id(getattr(optimizer, "optimizer", optimizer)))  # unwrap a LightningOptimizer
+
+    def _after_step(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
+        if any(p.grad is not None for g in optimizer.param_groups for p in g["params"]):
+            self.ran.add(id(optimizer))
+
+    def skipped(self, optimizer: torch.optim.Optimizer | None = None) -> bool:
+        """Whether ``optimizer``'s step (any attempted step if ``None``) was attempted in this batch and
+        did not run; for ``None``: some step was attempted and none ran."""
+        if optimizer is None:
+            return bool(self.attempted) and not self.ran
+        key = id(getattr(optimizer, "optimizer", optimizer))
+        return key in self.attempted and key not in self.ran
