@@ -268,15 +268,21 @@ def _kill_config(root: Path, kill: tuple[str, int] | None = None, **kill_kw) -> 
     return tiny_config(root, epochs=2, batches=3, extra_callbacks=extra)
 
 
-def _killed_fit(cfg: Path, *extra: str) -> int:
-    """``sslkit fit`` in a child process (it is SIGKILLed); its return code."""
+def _child_fit(cfg: Path, *extra: str, expect: int = 0) -> int:
+    """``sslkit fit`` in a fresh child process (so no earlier test's process state can touch the arithmetic);
+    its return code, checked against ``expect``."""
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "OMP_NUM_THREADS": "1",
                         "WANDB_MODE": "disabled"}
     cmd = [sys.executable, "-m", "sslkit.cli", "fit", "--config", str(cfg), "--trainer.enable_progress_bar=false",
            "--trainer.enable_model_summary=false", *extra]
     proc = subprocess.run(cmd, cwd=cfg.parent, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, f"expected a SIGKILL, got {proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.returncode == expect, f"expected exit {expect}, got {proc.returncode}: {proc.stderr[-2000:]}"
     return proc.returncode
+
+
+def _killed_fit(cfg: Path, *extra: str) -> int:
+    """``sslkit fit`` in a child process that is SIGKILLed; its return code."""
+    return _child_fit(cfg, *extra, expect=-signal.SIGKILL)
 
 
 def _final_state(root: Path) -> tuple[int, dict[str, torch.Tensor]]:
@@ -293,7 +299,7 @@ def _loadable_lasts(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
     root = tmp_path_factory.mktemp("kill") / "full"
-    run_cli("fit", "--config", str(_kill_config(root)))
+    _child_fit(_kill_config(root))
     step, state = _final_state(root)
     assert step == KILL_STEPS
     return state
@@ -310,7 +316,7 @@ def test_sigkill_at_any_moment_resumes_to_the_same_weights(tmp_path, uninterrupt
     for i, point in enumerate(points):
         _killed_fit(_kill_config(root, point), *(["--ckpt_path", "last"] if i else []))
         assert _loadable_lasts(root) == [], f"after the kill at {point}"
-    run_cli("fit", "--config", str(_kill_config(root)), "--ckpt_path", "last")
+    _child_fit(_kill_config(root), "--ckpt_path", "last")
     step, state = _final_state(root)
     # the probe is refitted from the frozen bank at each validation, so it is a function of the weights; a run
     # resumed after a kill during validation holds none until its next validation: compare it where both have it
