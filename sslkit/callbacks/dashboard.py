@@ -166,8 +166,19 @@ class _EveryNValidations(L.Callback):
 
 
 def reduce_2d(features: np.ndarray, method: Literal["umap", "tsne", "pca"], seed: int = 0) -> np.ndarray:
-    """A 2-D embedding ``(N, 2)`` of ``features`` ``(N, D)`` by UMAP, t-SNE or PCA (L2-normalised first)."""
-    x = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    """A 2-D embedding ``(N, 2)`` of ``features`` ``(N, D)`` by UMAP, t-SNE or PCA (L2-normalised first).
+
+    torch's intra-op thread count is put back afterwards: UMAP (numba) changes it, which
+    would change the training arithmetic that follows (and so exact resume).
+    """
+    threads = torch.get_num_threads()
+    try:
+        return _reduce_2d(features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12), method, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _reduce_2d(x: np.ndarray, method: str, seed: int) -> np.ndarray:
     if method == "umap":
         import umap
 

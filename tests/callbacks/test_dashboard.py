@@ -141,7 +141,9 @@ def test_embedding_map_falls_back_to_tsne_with_one_info_line(tmp_path, monkeypat
 def test_umap_reduction_keeps_clusters_apart():
     """UMAP (umap-learn, the viz extra): compiles its kernels on first use, about 20-30 s on the 2-core machine."""
     feats, labels = _clusters(60)
+    threads = torch.get_num_threads()
     xy = dashboard.reduce_2d(feats.numpy(), "umap")
+    assert torch.get_num_threads() == threads  # numba changes it; training arithmetic (and exact resume) would follow
     centres = np.stack([xy[labels.numpy() == c].mean(0) for c in range(3)])
     within = max(np.linalg.norm(xy[labels.numpy() == c] - centres[c], axis=1).max() for c in range(3))
     assert xy.shape == (60, 2) and within < min(np.linalg.norm(centres[a] - centres[b]) for a in range(3) for b in range(a))
