@@ -125,7 +125,7 @@ def test_mlm_head_is_tied_and_nsp_consistency_is_checked():
         model.training_step(batch, 0)
     batch["next_sentence_label"] = torch.tensor([0, 1, 0, 1])
     out = model.training_step(batch, 0)
-    assert out["features"].shape == (4, 32) and (out["labels"] == -1).all() and not out["features"].requires_grad
+    assert "features" not in out  # evaluation embeds the validation loaders' task, not training batches
     assert out["loss"] > math.log(30522) * 0.9  # ~ln(V) for the MLM part at init, plus ~ln 2 for NSP
     with pytest.raises(TypeError, match="text backbone"):
         MaskedLM(backbone="tiny_cnn")

@@ -39,9 +39,8 @@ class CausalLM(SSLMethod):
     logits are formed only where a target exists. Logs ``train/loss``
     (= ``train/lm_loss``).
 
-    Features for callbacks are the backbone's mean-pooled states (``embed``),
-    computed without gradients in eval mode on the ``probe_*`` examples the
-    DataModule adds to each batch (as for :class:`~sslkit.methods.MaskedLM`).
+    Features for callbacks are the backbone's mean-pooled states (``embed``) of
+    the validation loaders' labelled task (the bank and val splits).
     Validation on corpus blocks logs ``val/lm_loss``, ``val/next_token_acc`` and
     ``val/perplexity`` (``exp`` of the token-averaged loss) from running sums.
 
@@ -86,12 +85,6 @@ class CausalLM(SSLMethod):
         logits, targets = self.lm_logits(hidden, batch["labels"])
         loss = F.cross_entropy(logits.float(), targets) if targets.numel() else hidden.sum() * 0.0
         out = {"loss": loss, "lm_loss": loss}
-        if "probe_labels" in batch:
-            probe = {"input_ids": batch["probe_input_ids"], "attention_mask": batch["probe_attention_mask"]}
-            out.update(features=self.eval_features(probe), labels=batch["probe_labels"])
-        else:
-            features = self.backbone.pool(hidden, mask).detach()
-            out.update(features=features, labels=torch.full((features.shape[0],), -1, device=features.device))
         return out
 
     def validation_outputs(self, inputs: Any) -> dict[str, torch.Tensor]:

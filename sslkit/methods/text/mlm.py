@@ -26,10 +26,8 @@ class MaskedLM(SSLMethod):
     segment B follows segment A: ``L = L_MLM + nsp_weight * L_NSP``. Logs
     ``train/loss``, ``train/mlm_loss`` and ``train/nsp_loss``.
 
-    Features for callbacks are the backbone's pooled states (``embed``). During
-    training they are computed, without gradients and in eval mode, on the
-    labelled ``probe_*`` examples the DataModule adds to each batch (label
-    ``-1`` pooled corpus states otherwise). Validation on corpus blocks (a dict
+    Features for callbacks are the backbone's pooled states (``embed``) of the
+    validation loaders' labelled task (the bank and val splits). Validation on corpus blocks (a dict
     batch with ``labels``) logs ``val/mlm_loss``, ``val/masked_acc`` and
     ``val/perplexity`` from running sums.
 
@@ -80,12 +78,6 @@ class MaskedLM(SSLMethod):
             out["loss"] = mlm_loss + self.nsp_weight * out["nsp_loss"]
         elif "next_sentence_label" in batch:
             raise ValueError("the DataModule emits NSP pairs but the model has nsp=False; set model.init_args.nsp: true")
-        if "probe_labels" in batch:
-            probe = {"input_ids": batch["probe_input_ids"], "attention_mask": batch["probe_attention_mask"]}
-            out.update(features=self.eval_features(probe), labels=batch["probe_labels"])
-        else:
-            features = self.backbone.pool(hidden, mask).detach()
-            out.update(features=features, labels=torch.full((features.shape[0],), -1, device=features.device))
         return out
 
     def validation_outputs(self, inputs: Any) -> dict[str, torch.Tensor]:
