@@ -159,16 +159,6 @@ class SSLMethod(L.LightningModule):
             return self.backbone(x)
         return stage_features(self.backbone, x, self.embed_stage)
 
-    @torch.no_grad()
-    def eval_features(self, x: Any) -> torch.Tensor:
-        """:meth:`embed` in eval mode without gradients (the mode is restored)."""
-        was_training = self.backbone.training
-        self.backbone.eval()
-        try:
-            return self.embed(x)
-        finally:
-            self.backbone.train(was_training)
-
     def preview_images(self, x: torch.Tensor) -> torch.Tensor | None:
         """Images the method makes from clean inputs (reconstructions, samples) for image-grid
         callbacks, ``(N, C, H, W)`` in the inputs' normalised space; ``None`` (default) for none."""
