@@ -16,7 +16,9 @@ over its ``lora_A`` / ``lora_B`` matrices) is added by peft only when the wrappe
 model returns a loss, which sslkit's feature backbones never do:
 :func:`adalora_orth_regulariser` computes it for the training loss
 (:class:`~sslkit.transfer.TransferClassifier` adds it), and :func:`adalora_step`
-runs the rank re-allocation after each optimizer step.
+runs the rank re-allocation after each optimizer step. Without ``total_step`` in the
+adapter arguments, the classifier sets it to the run's optimizer steps when fitting
+starts (:func:`adalora_set_total_step`); :func:`adalora_ranks` reads the current ranks.
 
 :func:`merge_adapters` folds ``lora`` / ``ia3`` / ``adalora`` adapters into the
 weights and removes them, giving back the plain registry backbone (what
@@ -104,6 +106,8 @@ def apply_adapter(backbone: nn.Module, method: str, kwargs: dict[str, Any] | Non
     import peft
 
     kwargs.setdefault("task_type", "FEATURE_EXTRACTION")
+    if method == "adalora" and "total_step" not in kwargs:  # a placeholder: the classifier sets it at fit start
+        kwargs["total_step"] = int(kwargs.get("tinit", 0)) + int(kwargs.get("tfinal", 0)) + 1
     parent, attr, model = hf
     for p in backbone.parameters():
         p.requires_grad_(False)
@@ -118,6 +122,31 @@ def adalora_step(backbone: nn.Module, global_step: int) -> None:
     for m in backbone.modules():
         if isinstance(m, PeftModel) and hasattr(m.base_model, "update_and_allocate"):
             m.base_model.update_and_allocate(global_step)
+
+
+def adalora_set_total_step(backbone: nn.Module, total_step: int) -> None:
+    """Set AdaLoRA's schedule length (``total_step``: the run's optimizer steps) after the adapters exist."""
+    from peft import PeftModel
+    from peft.tuners.adalora import AdaLoraModel
+
+    for m in backbone.modules():
+        if isinstance(m, PeftModel) and isinstance(m.base_model, AdaLoraModel):
+            config = m.base_model.peft_config[m.base_model.trainable_adapter_name]
+            if not config.tinit < total_step - config.tfinal:
+                raise ValueError(f"AdaLoRA needs tinit < total_step - tfinal to reallocate ranks; got tinit="
+                                 f"{config.tinit}, tfinal={config.tfinal} for {total_step} steps: lower them")
+            m.base_model.rankallocator.set_total_step(int(total_step))
+            config.total_step = int(total_step)
+
+
+def adalora_ranks(backbone: nn.Module) -> dict[str, int]:
+    """Current rank of every AdaLoRA-adapted layer: its non-zero singular values (``lora_E`` entries).
+
+    AdaLoRA's rank reallocation (:func:`adalora_step`) zeroes the least important
+    entries of ``lora_E`` (the ``Lambda`` of ``P Lambda Q``); the rest keep training.
+    """
+    return {name.rsplit(".lora_E", 1)[0]: int((p != 0).sum()) for name, p in backbone.named_parameters()
+            if ".lora_E." in name}
 
 
 def adalora_orth_regulariser(backbone: nn.Module) -> torch.Tensor | None:

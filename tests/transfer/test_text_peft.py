@@ -138,3 +138,43 @@ def test_export_refuses_prompt_learning_with_the_reason(tmp_path, monkeypatch):
     adapted_checkpoint(ckpt, backbone="test_tiny_bert", strategy="prefix_tuning", adapter_kwargs={"num_virtual_tokens": 3})
     with pytest.raises(ValueError, match="virtual tokens that cannot be folded"):
         main(["export", "--ckpt", str(ckpt), "--out", str(tmp_path / "b.safetensors")])
+
+
+def _fit_adalora(steps: int, **adapter_kwargs):
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from sslkit.transfer.adapters import adalora_ranks
+
+    L.seed_everything(0, verbose=False)
+    model = TransferClassifier(num_classes=2, backbone="test_tiny_bert", strategy="adalora",
+                               adapter_kwargs={"init_r": 4, "target_r": 1, "target_modules": ["query", "value"],
+                                               "tinit": 1, "tfinal": 2, **adapter_kwargs})
+    assert adalora_ranks(model.backbone) and set(adalora_ranks(model.backbone).values()) == {0}  # lora_E starts at 0
+    g = torch.Generator().manual_seed(0)
+    items = [({"input_ids": torch.randint(0, 100, (10,), generator=g), "attention_mask": torch.ones(10, dtype=torch.long)},
+              i % 2) for i in range(32)]
+    trainer = L.Trainer(max_steps=steps, max_epochs=-1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, train_dataloaders=DataLoader(items, batch_size=4))
+    return model, adalora_ranks(model.backbone)
+
+
+def test_adalora_reallocates_ranks_to_the_target_budget_over_the_run(monkeypatch):
+    """4 adapted layers x init_r 4 = 16 singular values; after the run the budget is target_r x 4 = 4, unevenly spread."""
+    import sslkit.transfer.classifier as classifier
+
+    model, ranks = _fit_adalora(8)  # total_step not given: set to the run's 8 optimizer steps
+    config = next(m for m in model.backbone.modules() if hasattr(m, "peft_config")).peft_config["default"]
+    assert config.total_step == 8 and config.rank_pattern is not None
+    assert len(ranks) == 4 and sum(ranks.values()) == 4, ranks
+    assert min(ranks.values()) < 4 and sum(r == 0 for r in ranks.values()) >= 1  # some layers pruned entirely...
+    assert max(ranks.values()) >= 2  # ...and the budget went to others: reallocated, not cut evenly
+    monkeypatch.setattr(classifier, "adalora_step", lambda backbone, step: None)  # control: no reallocation
+    _, kept = _fit_adalora(8)
+    assert set(kept.values()) == {4}
+
+
+def test_adalora_schedule_without_room_to_reallocate_is_refused():
+    with pytest.raises(ValueError, match="tinit < total_step - tfinal"):
+        _fit_adalora(3)
