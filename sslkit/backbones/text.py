@@ -55,7 +55,8 @@ class HFTextEncoder(nn.Module):
         Trailing columns that are padding in every row are cut first (``L' <= L``), so
         right-padded batches cost only their longest sequence (left-padded ones keep every column).
         ``token_type_ids`` reach only models with segment embeddings (not GPT-2,
-        which would add its word embeddings of the segment ids).
+        which would add its word embeddings of the segment ids). States of virtual
+        tokens that prompt tuning prepends are dropped: row ``t`` is input token ``t``.
         """
         ids = batch["input_ids"]
         mask = batch.get("attention_mask")
@@ -65,7 +66,8 @@ class HFTextEncoder(nn.Module):
         kwargs = {"input_ids": ids[:, :n], "attention_mask": mask[:, :n]}
         if batch.get("token_type_ids") is not None and getattr(self.config, "type_vocab_size", 0):
             kwargs["token_type_ids"] = batch["token_type_ids"][:, :n]
-        return self.model(**kwargs).last_hidden_state, mask[:, :n]
+        hidden = self.model(**kwargs).last_hidden_state
+        return hidden[:, hidden.shape[1] - n:], mask[:, :n]  # prompt tuning prepends virtual tokens: drop their states
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``(B, D)`` pooled states of ``encode``'s outputs."""

@@ -2,8 +2,9 @@
 
 Strategies on frozen features (``linear`` and the classic heads) extract the
 features of a whole split once per backbone and slice label subsets from the
-cache; the others (``finetune``, ``partial``, ``layer_decay``, ``lora``) train a
-:class:`~sslkit.transfer.TransferClassifier` with a short Lightning run.
+cache; the others (``finetune``, ``partial``, ``layer_decay``, the peft adapters) train a
+:class:`~sslkit.transfer.TransferClassifier` with a short Lightning run. The names
+and which kind each is come from :mod:`sslkit.transfer.strategies`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from sslkit.transfer.classic import CLASSIC, fit_score
+from sslkit.transfer.classic import fit_score
 from sslkit.transfer.export import build_backbone
+from sslkit.transfer.strategies import get_strategy, list_strategies
 from sslkit.utils.features import accuracy, extract_features
 
-CACHED: tuple[str, ...] = ("linear", *CLASSIC)
-TRAINED: tuple[str, ...] = ("finetune", "partial", "layer_decay", "lora")
+CACHED: tuple[str, ...] = tuple(list_strategies(cached=True))
+TRAINED: tuple[str, ...] = tuple(list_strategies(cached=False))
 STRATEGIES: tuple[str, ...] = CACHED + TRAINED
 
 
@@ -68,7 +70,7 @@ class TrainSettings:
         weight_decay: AdamW weight decay.
         freeze_stages: stages frozen by ``partial``.
         layer_decay: decay of ``layer_decay``.
-        adapter_kwargs: peft config of ``lora``.
+        adapter_kwargs: peft config of the adapter strategies (``lora`` by default).
         linear_steps: full-batch AdamW steps of the cached ``linear`` head.
         linear_lr: its learning rate.
         accelerator: Lightning accelerator of the trained strategies.
@@ -165,8 +167,8 @@ def build_classifier(strategy: str, source: BackboneSource, num_classes: int, se
     if strategy == "partial":
         extra["freeze_stages"] = settings.freeze_stages
     elif strategy == "layer_decay":
-        extra.update(strategy="finetune", layer_decay=settings.layer_decay)
-    elif strategy == "lora":
+        extra["layer_decay"] = settings.layer_decay
+    elif get_strategy(strategy).adapter:
         extra["adapter_kwargs"] = settings.adapter_kwargs
     torch.manual_seed(source.init_seed)
     opt = functools.partial(torch.optim.AdamW, lr=settings.lr, weight_decay=settings.weight_decay)
