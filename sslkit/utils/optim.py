@@ -24,6 +24,7 @@ class WarmupCosineLR(LRScheduler):
         warmup_epochs: epochs of linear warm-up (fractions allowed).
         warmup_start_factor: learning rate at step 0, as a fraction of the base rate.
         min_lr_factor: learning rate at the last step, as a fraction of the base rate.
+        decay: ``"cosine"``, or ``"linear"`` (BERT's fine-tuning schedule, Devlin et al., 2019).
     """
 
     def __init__(
@@ -32,11 +33,15 @@ class WarmupCosineLR(LRScheduler):
         warmup_epochs: float = 10.0,
         warmup_start_factor: float = 0.0,
         min_lr_factor: float = 0.0,
+        decay: str = "cosine",
     ) -> None:
         if warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {warmup_epochs}")
         if not 0.0 <= warmup_start_factor <= 1.0 or not 0.0 <= min_lr_factor <= 1.0:
             raise ValueError("warmup_start_factor and min_lr_factor must lie in [0, 1]")
+        if decay not in ("cosine", "linear"):
+            raise ValueError(f"decay must be 'cosine' or 'linear', got {decay!r}")
+        self.decay = decay
         self.warmup_epochs = warmup_epochs
         self.warmup_start_factor = warmup_start_factor
         self.min_lr_factor = min_lr_factor
@@ -59,6 +64,8 @@ class WarmupCosineLR(LRScheduler):
             return self.warmup_start_factor + (1 - self.warmup_start_factor) * step / self.warmup_steps
         span = max(self.total_steps - self.warmup_steps, 1)
         progress = min((step - self.warmup_steps) / span, 1.0)
+        if self.decay == "linear":
+            return self.min_lr_factor + (1 - self.min_lr_factor) * (1 - progress)
         return self.min_lr_factor + (1 - self.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def get_lr(self) -> list[float]:
