@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from pathlib import Path
 
 import torch
 
 from sslkit.methods.base import SSLMethod
 from sslkit.utils.checkpoint import safe_load
+from sslkit.utils.user_code import ClassImportError, import_class, user_module_root
 
 
 def load_method(path: str | Path, cls: type | None = None, map_location: str | torch.device = "cpu",
@@ -17,7 +20,11 @@ def load_method(path: str | Path, cls: type | None = None, map_location: str | t
 
     The class comes from ``cls`` or from the checkpoint's ``_class_path``
     (written by the CLI), which must name a subclass of
-    :class:`~sslkit.methods.SSLMethod`; its constructor arguments are the saved
+    :class:`~sslkit.methods.SSLMethod`: a class of sslkit, of a module already
+    imported, or of the user's own code (a module found under the working
+    directory or a ``PYTHONPATH`` folder, e.g. ``my_flip.FlipPrediction`` next to
+    the recipe); other installed modules are not imported on a file's word
+    (pass ``cls=``). Its constructor arguments are the saved
     hyperparameters (optimizer and scheduler are left at their defaults). The
     weights load strictly and the model is returned in eval mode.
 
@@ -37,10 +44,17 @@ def load_method(path: str | Path, cls: type | None = None, map_location: str | t
     if cls is None:
         if class_path is None:
             raise ValueError(f"{path} does not record its method class; pass cls=<the SSLMethod subclass>")
-        module, _, name = class_path.rpartition(".")
-        if not module.startswith("sslkit."):  # never import a module named by an untrusted file
-            raise ValueError(f"{path} names class {class_path!r} outside sslkit; pass cls= explicitly if you trust it")
-        cls = getattr(importlib.import_module(module), name)
+        module = class_path.rpartition(".")[0]
+        # a file names the module: import sslkit's, ones already imported, and the user's own (working directory,
+        # PYTHONPATH), never an arbitrary installed one
+        if not (module.startswith("sslkit.") or module in sys.modules or user_module_root(module)):
+            found = importlib.util.find_spec(module.split(".")[0]) is not None
+            raise ClassImportError(
+                f"{path} names class {class_path!r}, " + (f"and {module} is not in the working directory or on "
+                "PYTHONPATH: import it first, or pass cls=" if found else
+                f"which does not import: No module named {module!r}. Run from the folder that holds "
+                f"{module.replace('.', '/')}.py, add that folder to PYTHONPATH, or pass cls="))
+        cls = import_class(class_path)
     if not (isinstance(cls, type) and issubclass(cls, SSLMethod)):
         raise TypeError(f"{cls!r} is not an SSLMethod subclass")
     model = cls(**hparams)
