@@ -44,19 +44,28 @@ def load_method(path: str | Path, cls: type | None = None, map_location: str | t
     if cls is None:
         if class_path is None:
             raise ValueError(f"{path} does not record its method class; pass cls=<the SSLMethod subclass>")
-        module = class_path.rpartition(".")[0]
-        # a file names the module: import sslkit's, ones already imported, and the user's own (working directory,
-        # PYTHONPATH), never an arbitrary installed one
-        if not (module.startswith("sslkit.") or module in sys.modules or user_module_root(module)):
-            found = importlib.util.find_spec(module.split(".")[0]) is not None
-            raise ClassImportError(
-                f"{path} names class {class_path!r}, " + (f"and {module} is not in the working directory or on "
-                "PYTHONPATH: import it first, or pass cls=" if found else
-                f"which does not import: No module named {module!r}. Run from the folder that holds "
-                f"{module.replace('.', '/')}.py, add that folder to PYTHONPATH, or pass cls="))
-        cls = import_class(class_path)
+        cls = _class_from_checkpoint(path, class_path)
     if not (isinstance(cls, type) and issubclass(cls, SSLMethod)):
         raise TypeError(f"{cls!r} is not an SSLMethod subclass")
     model = cls(**hparams)
     model.load_state_dict(ckpt["state_dict"], strict=strict)
     return model.eval()
+
+
+def _class_from_checkpoint(path: str | Path, class_path: str) -> type:
+    """The SSLMethod subclass a checkpoint names: sslkit's, an already imported module's, or the user's own."""
+    module = class_path.rpartition(".")[0]
+    # a file names the module: import sslkit's and the user's own (working directory, PYTHONPATH); an installed
+    # module must have been imported already (no code runs on a file's word)
+    if not (module.startswith("sslkit.") or module in sys.modules or user_module_root(module)):
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            raise ClassImportError(f"{path} names class {class_path!r}, which does not import: No module named "
+                                   f"{module!r}. Run from the folder that holds {module.replace('.', '/')}.py, add "
+                                   "that folder to PYTHONPATH, or pass cls=")
+        raise ClassImportError(f"{path} names class {class_path!r}, outside sslkit and not in the working directory or "
+                               f"on PYTHONPATH: import {module} first, or pass cls= explicitly if you trust it")
+    cls = import_class(class_path)
+    if not module.startswith("sslkit.") and not (isinstance(cls, type) and issubclass(cls, SSLMethod)):
+        raise ClassImportError(f"{path} names {class_path!r}, outside sslkit and not an SSLMethod subclass; "
+                               "pass cls=<the SSLMethod subclass>")
+    return cls
