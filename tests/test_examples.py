@@ -4,6 +4,7 @@ and every recipes/examples/ recipe that runs on embedded data trains a few steps
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -104,3 +105,70 @@ def test_a_class_that_does_not_import_is_one_line_naming_the_module(project, tmp
     assert len(lines) == 1, proc.stderr
     assert "cannot import 'my_callback.LossSummary': No module named 'my_callback'" in lines[0]
     assert "run sslkit from the folder that holds my_callback.py, or add that folder to PYTHONPATH" in lines[0]
+
+
+EXAMPLES = ROOT / "recipes" / "examples"
+STEPS = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--dashboard=false",
+         "--wandb.mode=disabled", "--report=false"]
+
+
+def test_every_example_recipe_has_a_header_saying_what_it_reproduces_and_how_it_differs():
+    recipes = sorted(EXAMPLES.glob("*.yaml"))
+    assert len(recipes) == 4
+    for recipe in recipes:
+        header = "".join(line for line in recipe.read_text().splitlines(True) if line.startswith("#"))
+        assert header.startswith("# Reproduces:") and "differs" in header, recipe.name
+
+
+def test_autoencoder_tutorial_runs_on_the_one_liners_array(tmp_path, monkeypatch):
+    from conftest import run_cli
+
+    recipe = EXAMPLES / "autoencoder_mlp_tutorial.yaml"
+    line = next(x for x in recipe.read_text().splitlines() if x.startswith("#   python -c"))
+    proc = run_in(tmp_path, line[len("#   "):])  # the one-liner exactly as written in the header
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    run_cli("fit", "--config", str(recipe), "--trainer.max_epochs=2", "--trainer.limit_train_batches=3",
+            "--trainer.check_val_every_n_epoch=1", "--trainer.log_every_n_steps=1", *STEPS)
+    run = tmp_path / "runs" / "examples-autoencoder-mlp"
+    rows = read_metrics(run)
+    loss = column(rows, "train/loss")
+    assert len(loss) == 6 and loss[-1] < loss[0]
+    assert column(rows, "probe/linear_acc") and column(rows, "knn/acc")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["n_train"] == 1438 and summary["n_test"] == 179  # 80/10/10 of 1,797 in order, all labels
+
+
+def test_transfer_recipe_keeps_the_checkpoint_of_best_validation_accuracy(tmp_path, monkeypatch):
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    run_cli("fit", "--config", str(EXAMPLES / "transfer_frozen_lower_best_val.yaml"), "--trainer.max_steps=12",
+            "--trainer.val_check_interval=3", "--trainer.log_every_n_steps=1", *STEPS[:-1])
+    folder = tmp_path / "runs" / "examples-transfer-best-val" / "checkpoints"
+    (best,) = folder.glob("best-*.ckpt")
+    val = column(read_metrics(tmp_path / "runs"), "val/acc")
+    assert len(val) == 4
+    score = float(best.stem.rsplit("-", 1)[1])
+    assert score == pytest.approx(max(val), abs=1e-3)
+    ckpt = torch.load(best, map_location="cpu", weights_only=True)
+    (state,) = [v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint")]
+    assert state["monitor"] == "val/acc" and float(state["best_model_score"]) == pytest.approx(max(val))
+
+
+def test_bert_sentiment_recipe_fine_tunes_on_a_users_csv(tmp_path, monkeypatch):
+    from conftest import run_cli
+
+    good = ["a wonderful, moving film", "great acting and a great story", "I loved every minute", "superb and funny"]
+    bad = ["a dull, boring mess", "terrible acting and a weak story", "I hated every minute", "awful and tedious"]
+    rows = [(t, "positive") for t in good] + [(t, "negative") for t in bad]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "reviews.csv").write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows * 5))
+    monkeypatch.chdir(tmp_path)
+    run_cli("fit", "--config", str(EXAMPLES / "bert_sentiment_csv.yaml"), "--trainer.max_steps=2",
+            "--trainer.limit_val_batches=1", "--trainer.val_check_interval=2", "--trainer.log_every_n_steps=1",
+            "--data.init_args.batch_size=8",
+            "--data.init_args.source.init_args.max_length=16", *STEPS[:-1])
+    rows = read_metrics(tmp_path / "runs")
+    assert len(column(rows, "train/loss")) == 2 and all(math.isfinite(v) for v in column(rows, "train/loss"))
+    assert column(rows, "val/acc")
