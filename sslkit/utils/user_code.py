@@ -87,7 +87,9 @@ def class_paths(argv: list[str]) -> list[str]:
                 continue
         elif key in ("--model", "--data") or key.endswith((".class_path", "callbacks", "callbacks+")):
             found.append(value)
-    return [p for p in dict.fromkeys(found) if _DOTTED.match(p)]
+    # a value may also be a config file (`--model=model.yaml`): only dotted names that are not files are classes
+    return [p for p in dict.fromkeys(found) if _DOTTED.match(p) and not p.endswith((".yaml", ".yml", ".json"))
+            and not Path(p).exists()]
 
 
 def check_class_paths(argv: list[str]) -> None:
