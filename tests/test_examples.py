@@ -143,12 +143,12 @@ def test_transfer_recipe_keeps_the_checkpoint_of_best_validation_accuracy(tmp_pa
     from conftest import run_cli
 
     monkeypatch.chdir(tmp_path)
-    run_cli("fit", "--config", str(EXAMPLES / "transfer_frozen_lower_best_val.yaml"), "--trainer.max_steps=12",
-            "--trainer.val_check_interval=3", "--trainer.log_every_n_steps=1", *STEPS[:-1])
+    run_cli("fit", "--config", str(EXAMPLES / "transfer_frozen_lower_best_val.yaml"), "--trainer.max_steps=40",
+            "--trainer.val_check_interval=8", "--trainer.log_every_n_steps=1", *STEPS[:-1])
     folder = tmp_path / "runs" / "examples-transfer-best-val" / "checkpoints"
     (best,) = folder.glob("best-*.ckpt")
     val = column(read_metrics(tmp_path / "runs"), "val/acc")
-    assert len(val) == 4
+    assert len(val) == 5 and max(val) > min(val) + 0.1  # measured: 0.10, 0.10, 0.16, 0.33, 0.43
     score = float(best.stem.rsplit("-", 1)[1])
     assert score == pytest.approx(max(val), abs=1e-3)
     ckpt = torch.load(best, map_location="cpu", weights_only=True)
