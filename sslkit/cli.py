@@ -310,18 +310,25 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the ``sslkit`` console script.
 
     Errors caused by the input (a bad value, a missing file, a GPU recipe on a
-    CPU machine, a file that is not a checkpoint) print one short message and
-    exit with status 2; ``SSLKIT_DEBUG=1`` shows the full traceback.
+    CPU machine, a file that is not a checkpoint, a class that does not import)
+    print one short message and exit with status 2; ``SSLKIT_DEBUG=1`` shows the
+    full traceback. The working directory comes first on ``sys.path``, so recipes
+    name classes of the user's own files (``class_path: my_flip.FlipPrediction``).
     """
     import sys
 
     from sslkit.transfer.commands import COMMANDS, run
 
+    from sslkit.utils.user_code import add_working_directory, check_class_paths
+
+    add_working_directory()  # recipes may name classes in the user's own files, as under `python -m`
     argv = sys.argv[1:] if args is None else list(args)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return
     try:
+        if not os.environ.get("SSLKIT_DEBUG"):  # one line per class that does not import (else the parser's text)
+            check_class_paths(argv[1:])
         if argv[0] in COMMANDS:  # export, label-efficiency, cross-domain, adapt
             run(argv[0], argv[1:])
         elif argv[0] == "report":

@@ -138,3 +138,31 @@ def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("SSLKIT_DEBUG", "1")
     with pytest.raises(ValueError, match="Does not validate"):
         run_cli("fit", "--config", QUICKSTART, "--data.init_args.batch_size=0", f"--trainer.default_root_dir={tmp_path}")
+
+
+def test_recipe_classes_import_from_the_working_directory(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_probe.py").write_text("from sslkit.callbacks import OnlineLinearProbe\n\n\n"
+                                          "class MyProbe(OnlineLinearProbe):\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "my_probe", raising=False)
+    with pytest.raises(SystemExit) as info:  # --print_config: parsing imports every class, nothing trains
+        run_cli("fit", "--config", QUICKSTART, "--trainer.callbacks+=my_probe.MyProbe", "--print_config")
+    assert info.value.code in (0, None), capsys.readouterr().err
+    assert "class_path: my_probe.MyProbe" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("--model=my_method.MyMethod", "sslkit: error: cannot import 'my_method.MyMethod': No module named 'my_method' "
+     "(run sslkit from the folder that holds my_method.py, or add that folder to PYTHONPATH; working directory: "),
+    ("--model=sslkit.methods.SimCRL", "sslkit: error: cannot import 'sslkit.methods.SimCRL': module sslkit.methods "),
+])
+def test_a_class_that_does_not_import_is_one_line(arg, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        run_cli("fit", "--config", QUICKSTART, arg, short_errors=True)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    if "SimCRL" in arg:
+        assert err[0].endswith("did you mean sslkit.methods.SimCLR?")

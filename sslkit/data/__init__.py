@@ -1,5 +1,6 @@
 """LightningDataModules for pretraining and downstream tasks."""
 
+from sslkit.data.arrays import ArrayDataModule
 from sslkit.data.base import BANK_LOADER, VAL_LOADER, ImageDataModule
 from sslkit.data.digits import DigitsDataModule
 from sslkit.data.downstream import DomainAdaptationDataModule, LabelledDataModule
@@ -17,6 +18,7 @@ __all__ = [
     "BANK_LOADER",
     "MLM_LOADER",
     "VAL_LOADER",
+    "ArrayDataModule",
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "DigitsDataModule",

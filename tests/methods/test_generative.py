@@ -92,6 +92,18 @@ def test_bce_autoencoder_scores_logits_against_pixels():
         Autoencoder(**TINY, image_size=8, recon_loss="bce")
 
 
+def test_sigmoid_mse_autoencoder_scores_sigmoid_outputs_against_pixels():
+    torch.manual_seed(0)
+    model = Autoencoder(**TINY, image_size=8, recon_loss="sigmoid_mse", **PIXELS)
+    x = torch.randn(3, 3, 8, 8)
+    out = model.decoder(model.backbone(x))
+    expected = ((torch.sigmoid(out) - (x * 0.385 + 0.305)) ** 2).mean()
+    torch.testing.assert_close(model.training_loss([x])["loss"], expected)
+    torch.testing.assert_close(model.to_images(out), (torch.sigmoid(out) - 0.305) / 0.385)
+    with pytest.raises(ValueError, match="recon_loss='sigmoid_mse' needs pixel_mean and pixel_std"):
+        Autoencoder(**TINY, image_size=8, recon_loss="sigmoid_mse")
+
+
 def test_denoising_corruptions():
     x = torch.randn(64, 3, 8, 8)
     masked = DenoisingAutoencoder(**TINY, image_size=8, noise="mask", mask_ratio=0.25, mask_value=-0.8).corrupt(x)

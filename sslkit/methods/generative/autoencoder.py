@@ -68,31 +68,32 @@ class Autoencoder(SSLMethod):
     the classic MLP autoencoder and the decoder mirrors it; with a CNN backbone
     (``tiny_cnn``, ResNets) it is a convolutional autoencoder with a
     transposed-conv decoder. ``recon_loss="mse"`` compares the normalised images;
-    ``"bce"`` scores the decoder's logits against the pixels in ``[0, 1]``
-    (needs ``pixel_mean`` / ``pixel_std``). :meth:`embed` is the code.
+    ``"bce"`` scores the decoder's logits against the pixels in ``[0, 1]`` and
+    ``"sigmoid_mse"`` its sigmoid outputs by MSE (the classic Keras tutorial's
+    sigmoid output layer; both need ``pixel_mean`` / ``pixel_std``). :meth:`embed` is the code.
 
     Args:
         image_size: side of the images (default: the MLP backbone's ``input_size``).
         in_chans: image channels.
         decoder: ``"auto"`` (mirrored MLP for the ``mlp`` backbone, else conv), ``"mlp"`` or ``"conv"``.
         decoder_widths: hidden widths (MLP, code side first) or channels per resolution (conv, 4x4 first).
-        recon_loss: ``"mse"`` or ``"bce"``.
-        pixel_mean: the DataModule's per-channel mean (``bce`` only).
-        pixel_std: the DataModule's per-channel std (``bce`` only).
+        recon_loss: ``"mse"``, ``"bce"`` or ``"sigmoid_mse"``.
+        pixel_mean: the DataModule's per-channel mean (``bce`` / ``sigmoid_mse`` only).
+        pixel_std: the DataModule's per-channel std (``bce`` / ``sigmoid_mse`` only).
         **kwargs: see :class:`~sslkit.methods.base.SSLMethod`.
     """
 
     num_views = (1, 1)
 
     def __init__(self, image_size: int | None = None, in_chans: int = 3, decoder: DecoderKind = "auto",
-                 decoder_widths: list[int] | None = None, recon_loss: Literal["mse", "bce"] = "mse",
+                 decoder_widths: list[int] | None = None, recon_loss: Literal["mse", "bce", "sigmoid_mse"] = "mse",
                  pixel_mean: list[float] | None = None, pixel_std: list[float] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        if recon_loss not in ("mse", "bce"):
-            raise ValueError(f"recon_loss must be 'mse' or 'bce', got {recon_loss!r}")
+        if recon_loss not in ("mse", "bce", "sigmoid_mse"):
+            raise ValueError(f"recon_loss must be 'mse', 'bce' or 'sigmoid_mse', got {recon_loss!r}")
         self.recon_loss = recon_loss
         self.image_size = resolve_image_size(self.backbone, image_size)
-        self.pixels = pixel_space(pixel_mean, pixel_std, in_chans, "recon_loss='bce'" if recon_loss == "bce" else "")
+        self.pixels = pixel_space(pixel_mean, pixel_std, in_chans, f"recon_loss={recon_loss!r}" if recon_loss != "mse" else "")
         self.decoder = build_decoder(self.backbone, self.backbone.num_features, decoder, self.image_size, in_chans,
                                      decoder_widths)
 
@@ -102,13 +103,15 @@ class Autoencoder(SSLMethod):
 
     def to_images(self, out: torch.Tensor) -> torch.Tensor:
         """Decoder outputs as images in the normalised space."""
-        return self.pixels.from_unit(torch.sigmoid(out)) if self.recon_loss == "bce" else out
+        return out if self.recon_loss == "mse" else self.pixels.from_unit(torch.sigmoid(out))
 
     def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         x = views[0]
         out = self.decoder(self.backbone(self.corrupt(x)))
         if self.recon_loss == "bce":
             loss = F.binary_cross_entropy_with_logits(out, self.pixels.to_unit(x).clamp(0, 1))
+        elif self.recon_loss == "sigmoid_mse":
+            loss = F.mse_loss(torch.sigmoid(out), self.pixels.to_unit(x))
         else:
             loss = F.mse_loss(out, x)
         return {"loss": loss}
