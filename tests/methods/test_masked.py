@@ -165,6 +165,32 @@ def test_data2vec_targets_come_from_the_teacher_without_gradient():
     assert not torch.allclose(model.targets(x), target, atol=1e-3)
 
 
+@pytest.mark.parametrize("version", ["v1", "2.0"])
+def test_data2vec_reference_targets_by_hooks_on_timm_forward(version):
+    """v1 vision: layer norm of the averaged block outputs; 2.0: instance norm per FFN output, mean, layer norm."""
+    kw = dict(target_norm="none", final_norm=True) if version == "v1" else \
+        dict(target_norm="instance", final_norm=True, target_layer="ffn")
+    model, x = _data2vec(**kw), torch.randn(4, 3, 16, 16)
+    teacher = model.teacher.encoder[0].model
+    seen = []
+    hooks = [(b if version == "v1" else b.mlp).register_forward_hook(lambda m, i, o: seen.append(o))
+             for b in teacher.blocks]
+    with torch.no_grad():
+        teacher.forward_features(x)
+    for h in hooks:
+        h.remove()
+    if version == "v1":
+        mean = sum(t[:, 1:] for t in seen[-2:]) / 2
+    else:  # FFN outputs (the MLP branch, before the residual add), each channel normalised over the positions
+        mean = sum((t[:, 1:] - t[:, 1:].mean(1, keepdim=True)) / (t[:, 1:].var(1, unbiased=False, keepdim=True)
+                                                                     + 1e-5).sqrt() for t in seen[-2:]) / 2
+    ref = (mean - mean.mean(-1, keepdim=True)) / (mean.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+    torch.testing.assert_close(model.targets(x), ref, atol=1e-4, rtol=1e-4)
+    assert model.targets(x).std(-1).mean().item() == pytest.approx(1.0, abs=0.05)  # each position layer-normed
+    with pytest.raises(ValueError, match="target_layer"):
+        _data2vec(target_layer="attn")
+
+
 def test_data2vec_loss_only_at_masked_positions():
     model, x = _data2vec(loss="mse"), torch.randn(4, 3, 16, 16)
     torch.manual_seed(3)
