@@ -87,6 +87,8 @@ def test_compare_resumes_after_a_kill_and_tables_the_runs(tmp_path):
         assert float(zoo[method]["ssl_std"]) == pytest.approx((sum((v - m) ** 2 for v in ssl)) ** 0.5)
     assert zoo["autoencoder"]["probe_mean"] == ""  # no online probe in that recipe: no number is invented
     assert f"| simclr | joint | 1 | 2 |" in (out / "zoo.md").read_text()
+    meta = json.loads((out / "zoo.json").read_text())
+    assert meta["seeds"] == [0, 1] and meta["runs"] == 4 and "--seeds [0,1] --jobs 1 --epochs 1" in meta["command"]
     html = (out / "report.html").read_text()
     assert all(f"seed{s}" in html for s in (0, 1)) and "autoencoder" in html and "simclr" in html
 
@@ -95,3 +97,28 @@ def test_compare_bad_input_is_one_clear_message(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sslkit.cli", "compare", f"--out_dir={tmp_path}",
                            "--recipes=[nope.yaml]"], env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "recipe nope.yaml does not exist" in done.stderr
+
+
+def test_zoo_table_rewrites_only_the_text_between_the_markers(tmp_path):
+    import importlib.util
+
+    from sslkit.report.compare import write_csv
+
+    spec = importlib.util.spec_from_file_location("zoo_table", ROOT / "benchmarks" / "zoo_table.py")
+    zoo_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo_table)
+    rows = [{"method": "mae", "family": "masked", "seed": s, "epochs": 30, "wall_s": 100.0 + s, "probe": 0.5,
+             "knn": 0.6, "ssl": a, "init": 0.6, "gain": a - 0.6} for s, a in [(0, 0.70), (1, 0.74)]]
+    write_csv(tmp_path / "zoo.csv", table(rows))
+    (tmp_path / "zoo.json").write_text(json.dumps({"command": "sslkit compare --seeds [0,1]", "date": "2026-12-06",
+                                                   "machine": "2 cores", "seeds": [0, 1], "runs": 2}))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- zoo-table:start -->\nold hand-typed table\n<!-- zoo-table:end -->\noutro\n")
+    zoo_table.main([str(tmp_path / "zoo.csv"), "--readme", str(readme), "--machine", "2-core CPU, shared"])
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- zoo-table:start -->\n") and text.endswith("<!-- zoo-table:end -->\noutro\n")
+    assert "old hand-typed" not in text and "    sslkit compare --seeds [0,1]" in text and "2-core CPU, shared" in text
+    assert "| mae | masked | 30 | 2 | 100 ± 1 | 50.0 ± 0.0 | 60.0 ± 0.0 | 72.0 ± 2.8 | 60.0 ± 0.0 | +12.0 ± 2.8 |" in text
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="zoo-table:start"):
+        zoo_table.main([str(tmp_path / "zoo.csv"), "--readme", str(readme)])

@@ -6,7 +6,7 @@ A run is finished when its ``summary.json`` (LinearEvalSummary) and
 ``compare.json`` (exit status 0 and wall time, written by this command) exist,
 so a rerun after a kill skips finished runs and restarts the others from
 scratch. The table (mean ± std over seeds) goes to ``zoo.csv`` and ``zoo.md``,
-one row per run to ``runs.csv``, and every run's curves to one ``report.html``::
+its provenance (command, machine, date, seeds) to ``zoo.json``, one row per run to ``runs.csv``, and every run's curves to one ``report.html``::
 
     sslkit compare --out_dir runs/zoo --seeds [0,1,2] --jobs 2
     sslkit compare --recipes [recipes/pretrain/digits/mae.yaml,recipes/pretrain/digits/simclr.yaml] --epochs 10
@@ -205,6 +205,24 @@ def markdown(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def provenance(out_dir: str, files: list[Path], seeds: list[int], jobs: int, epochs: int | None,
+               backbone: str | None, data: str | None, overrides: list[str], rows: list[dict[str, Any]]) -> dict:
+    """What a table came from: the command, the machine, the date, the seeds (``zoo.json``)."""
+    import datetime as dt
+    import platform
+
+    def opt(name: str, v: object) -> str:
+        return "" if v is None else f" --{name} {v}"
+
+    command = (f"sslkit compare --out_dir {out_dir} --recipes [{','.join(str(f) for f in files)}] "
+               f"--seeds [{','.join(map(str, seeds))}] --jobs {jobs}" + opt("epochs", epochs) + opt("backbone", backbone)
+               + opt("data", data) + (f" --overrides [{','.join(overrides)}]" if overrides else ""))
+    return {"command": command, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, "
+                       f"load average {os.getloadavg()[0]:.1f} at the end",
+            "seeds": seeds, "runs": len(rows)}
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -250,6 +268,8 @@ def compare(out_dir: str = "runs/zoo", recipes: list[str] | None = None, seeds: 
     if not rows:
         raise RuntimeError(f"no run finished; see the fit.log files under {root}")
     write_csv(root / "runs.csv", rows)
+    (root / "zoo.json").write_text(json.dumps(provenance(out_dir, files, seeds, jobs, epochs, backbone, data, overrides,
+                                                         rows), indent=2))
     summary = table(rows)
     csv_path = root / "zoo.csv"
     write_csv(csv_path, summary)
@@ -259,7 +279,7 @@ def compare(out_dir: str = "runs/zoo", recipes: list[str] | None = None, seeds: 
 
         write_report([r["run_dir"] for r in rows], root / "report.html", f"sslkit compare: {len(files)} recipes")
     print(markdown(summary))
-    print(f"sslkit compare: wrote {csv_path}, {root / 'zoo.md'}, {root / 'runs.csv'}"
+    print(f"sslkit compare: wrote {csv_path}, {root / 'zoo.md'}, {root / 'zoo.json'}, {root / 'runs.csv'}"
           + (f", {root / 'report.html'}" if report else ""))
     if failed:
         print(f"sslkit compare: {len(failed)} runs failed: " + ", ".join(f"{d}/fit.log" for d in failed), file=sys.stderr)
