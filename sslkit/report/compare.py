@@ -6,7 +6,8 @@ A run is finished when its ``summary.json`` (LinearEvalSummary) and
 ``compare.json`` (exit status 0 and wall time, written by this command) exist,
 so a rerun after a kill skips finished runs and restarts the others from
 scratch. The table (mean ± std over seeds) goes to ``zoo.csv`` and ``zoo.md``,
-its provenance (command, machine, date, seeds) to ``zoo.json``, one row per run to ``runs.csv``, and every run's curves to one ``report.html``::
+its provenance (command, machine, date, seeds) to ``zoo.json``, one row per run
+to ``runs.csv``, and every run's curves to one ``report.html``::
 
     sslkit compare --out_dir runs/zoo --seeds [0,1,2] --jobs 2
     sslkit compare --recipes [recipes/pretrain/digits/mae.yaml,recipes/pretrain/digits/simclr.yaml] --epochs 10
