@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -23,21 +24,31 @@ class TinyCNN(nn.Module):
     Args:
         widths: channels of each stage.
         in_chans: input channels.
+        norm: ``"batch"`` (BatchNorm), ``"layer"`` (GroupNorm with one group: LayerNorm over each
+            image's channels and positions) or ``"group"`` (GroupNorm, 8 groups). The last two use no
+            batch statistics, so the images of a batch (e.g. CPC's patches) cannot share information.
     """
 
-    def __init__(self, widths: Sequence[int] = (32, 64, 128), in_chans: int = 3) -> None:
+    def __init__(self, widths: Sequence[int] = (32, 64, 128), in_chans: int = 3,
+                 norm: Literal["batch", "layer", "group"] = "batch") -> None:
         super().__init__()
         if not widths:
             raise ValueError("widths must name at least one stage")
+        if norm not in ("batch", "layer", "group"):
+            raise ValueError(f"norm must be 'batch', 'layer' or 'group', got {norm!r}")
+
+        def make_norm(w: int) -> nn.Module:
+            return nn.BatchNorm2d(w) if norm == "batch" else nn.GroupNorm(1 if norm == "layer" else min(8, w), w)
+
         stages, prev = [], in_chans
         for i, w in enumerate(widths):
             stages.append(
                 nn.Sequential(
                     nn.Conv2d(prev, w, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
-                    nn.BatchNorm2d(w),
+                    make_norm(w),
                     nn.ReLU(inplace=True),
                     nn.Conv2d(w, w, 3, padding=1, bias=False),
-                    nn.BatchNorm2d(w),
+                    make_norm(w),
                     nn.ReLU(inplace=True),
                 )
             )
@@ -62,6 +73,7 @@ class TinyCNN(nn.Module):
 
 
 @register_backbone("tiny_cnn")
-def tiny_cnn(widths: Sequence[int] = (32, 64, 128), in_chans: int = 3) -> TinyCNN:
-    """The tiny CNN (three stages, 128 features by default)."""
-    return TinyCNN(widths=widths, in_chans=in_chans)
+def tiny_cnn(widths: Sequence[int] = (32, 64, 128), in_chans: int = 3,
+             norm: Literal["batch", "layer", "group"] = "batch") -> TinyCNN:
+    """The tiny CNN (three stages, 128 features by default; ``norm`` as in :class:`TinyCNN`)."""
+    return TinyCNN(widths=widths, in_chans=in_chans, norm=norm)

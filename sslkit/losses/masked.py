@@ -75,18 +75,22 @@ class MaskedReconstructionLoss(nn.Module):
 
 
 def average_top_k(blocks: list[torch.Tensor], k: int, norm: Literal["layer", "instance", "none"] = "layer",
-                  num_prefix_tokens: int = 0) -> torch.Tensor:
-    """data2vec's target: the mean of the last ``k`` block outputs, each normalised first.
+                  num_prefix_tokens: int = 0, final_norm: bool = False) -> torch.Tensor:
+    """data2vec's target: the mean of the last ``k`` block outputs, each normalised first, optionally layer-normed.
 
     Baevski et al., 2022 (arXiv:2202.03555, section 3.3): instance norm (each
     channel over the positions of an image) for speech, a parameter-free layer
-    norm (each position over its channels) for vision and text.
+    norm (each position over its channels) for vision and text. The reference
+    configurations: data2vec v1 vision, ``norm="none", final_norm=True`` (a
+    layer norm of the averaged outputs); data2vec 2.0 (arXiv:2212.07525),
+    ``norm="instance", final_norm=True`` on the blocks' FFN outputs.
 
     Args:
         blocks: block outputs ``(B, T, D)``, input side first.
         k: how many of the last blocks to average (``1 <= k <= len(blocks)``).
         norm: per-block normalisation: ``"layer"``, ``"instance"`` or ``"none"``.
         num_prefix_tokens: leading class / register tokens to drop.
+        final_norm: a parameter-free layer norm of the average.
 
     Returns:
         ``(B, T - num_prefix_tokens, D)`` targets.
@@ -103,7 +107,8 @@ def average_top_k(blocks: list[torch.Tensor], k: int, norm: Literal["layer", "in
         elif norm == "instance":
             t = F.instance_norm(t.transpose(1, 2)).transpose(1, 2)
         out = out + t
-    return out / k
+    out = out / k
+    return F.layer_norm(out, out.shape[-1:]) if final_norm else out
 
 
 class Data2VecLoss(nn.Module):

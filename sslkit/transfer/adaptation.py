@@ -6,7 +6,7 @@
   sources the DANN discriminator tells every source and the target apart.
 * :func:`adapt_batchnorm`: AdaBN (Li et al., 2016, "Revisiting Batch Normalization
   For Practical Domain Adaptation", arXiv:1603.04779).
-* :func:`continue_ssl`: continued SimCLR pretraining on the target images.
+* :func:`continue_ssl`: continued self-supervised pretraining (any method; SimCLR by default) on the target images.
 """
 
 from __future__ import annotations
@@ -160,29 +160,52 @@ def adapt_batchnorm(model: nn.Module, dataset: Dataset, device: torch.device | s
     return len(bns)
 
 
-def continue_ssl(backbone: nn.Module, name: str, kwargs: dict[str, Any], target: L.LightningDataModule, epochs: int = 5,
-                 lr: float = 1e-3, batch_size: int = 128, accelerator: str = "cpu") -> nn.Module:
-    """Continue SimCLR pretraining of ``backbone`` on the (unlabelled) target images; returns the new backbone.
+def ssl_method_class(name: str) -> type:
+    """The :class:`~sslkit.methods.SSLMethod` subclass called ``name`` (case-insensitive, e.g. ``simclr``, ``VICReg``)."""
+    import sslkit.methods as methods
+    from sslkit.methods import SSLMethod
 
-    The target DataModule is copied with two SimCLR views of its image size
-    (Chen et al., 2020, arXiv:2002.05709).
+    found = {n.lower(): getattr(methods, n) for n in methods.__all__
+             if isinstance(getattr(methods, n), type) and issubclass(getattr(methods, n), SSLMethod)
+             and getattr(methods, n) is not SSLMethod}
+    if name.lower() not in found:
+        raise ValueError(f"unknown ssl_method {name!r}; choose one of {sorted(found)}")
+    return found[name.lower()]
+
+
+def continue_ssl(backbone: nn.Module, name: str, kwargs: dict[str, Any], target: L.LightningDataModule, epochs: int = 5,
+                 lr: float = 1e-3, batch_size: int = 128, accelerator: str = "cpu", method: str = "SimCLR",
+                 method_args: dict[str, Any] | None = None) -> nn.Module:
+    """Continue self-supervised pretraining of ``backbone`` on the (unlabelled) target images; returns the new backbone.
+
+    Any method of :mod:`sslkit.methods` that takes the backbone works (``method``, with
+    ``method_args`` for its own arguments). The target DataModule is copied with the
+    method's smallest number of views: two SimCLR-style views (Chen et al., 2020,
+    arXiv:2002.05709; crop, colour jitter, no flip) for joint-embedding methods, one
+    cropped view for single-view methods (masked, generative, pretext).
+    SimCLR without ``method_args`` uses a 256-64 projection and temperature 0.2.
     """
     import functools
 
-    from sslkit.methods import SimCLR
     from sslkit.transforms import ViewAugment
 
+    cls = ssl_method_class(method)
+    n_views = max(1, int(cls.num_views[0]))
+    args = dict(method_args or ({"proj_hidden_dim": 256, "proj_output_dim": 64, "temperature": 0.2}
+                                if cls.__name__ == "SimCLR" else {}))
     dm = copy.copy(target)
-    dm.views = [ViewAugment(size=target.image_size, num_views=2, crop_scale=(0.4, 1.0), hflip_prob=0.0,
-                            jitter_prob=0.8, brightness=0.4, contrast=0.4, saturation=0.0, hue=0.0, grayscale_prob=0.0)]
+    jitter = 0.8 if n_views > 1 else 0.0
+    dm.views = [ViewAugment(size=target.image_size, num_views=n_views, crop_scale=(0.4, 1.0) if n_views > 1 else (0.6, 1.0),
+                            hflip_prob=0.0, jitter_prob=jitter, brightness=0.4, contrast=0.4, saturation=0.0, hue=0.0,
+                            grayscale_prob=0.0)]
     dm.batch_size = batch_size
-    method = SimCLR(backbone=name, backbone_kwargs=kwargs, proj_hidden_dim=256, proj_output_dim=64, temperature=0.2,
-                    optimizer=functools.partial(torch.optim.AdamW, lr=lr, weight_decay=1e-4))
-    method.backbone.load_state_dict(backbone.state_dict())
+    ssl = cls(backbone=name, backbone_kwargs=kwargs, optimizer=functools.partial(torch.optim.AdamW, lr=lr, weight_decay=1e-4),
+              **args)
+    ssl.backbone.load_state_dict(backbone.state_dict())
     trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0)
-    trainer.fit(method, datamodule=dm)
-    return method.backbone.eval()
+    trainer.fit(ssl, datamodule=dm)
+    return ssl.backbone.eval()
 
 
 ADAPT_METHODS: tuple[str, ...] = ("source_only", "dann", "coral", "mmd", "adabn", "ssl")
@@ -192,12 +215,14 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
                       methods: list[str] = ADAPT_METHODS, weights: dict[str, float] | None = None,  # type: ignore[assignment]
                       seeds: list[int] = (0,), max_steps: int = 300, batch_size: int = 64, lr: float = 1e-3,  # type: ignore[assignment]
                       backbone_lr_scale: float = 1.0, anneal_lr: bool = True,
-                      ssl_epochs: int = 5, accelerator: str = "cpu", out_dir: str = "runs/adaptation") -> dict[str, list[float]]:
+                      ssl_epochs: int = 5, ssl_method: str = "SimCLR", ssl_method_args: dict[str, Any] | None = None,
+                      accelerator: str = "cpu", out_dir: str = "runs/adaptation") -> dict[str, list[float]]:
     """Train every method on the sources + unlabelled target and score it on the target test split.
 
     ``adabn`` re-estimates the BatchNorm statistics of the ``source_only`` model
-    on the target; ``ssl`` continues SimCLR on the target from the ``source_only``
-    backbone and fits a logistic regression on the source labels. Writes
+    on the target; ``ssl`` continues ``ssl_method`` (SimCLR by default, any method of
+    :mod:`sslkit.methods`) on the target from the ``source_only`` backbone and fits a
+    logistic regression on the source labels. Writes
     ``results.csv`` and ``results.md`` (mean ± std over seeds, gain over source-only).
 
     Args:
@@ -212,7 +237,9 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
         lr: AdamW learning rate (head and discriminator).
         backbone_lr_scale: backbone learning rate = ``lr * backbone_lr_scale``.
         anneal_lr: DANN annealing ``lr / (1 + 10 p)^0.75`` for every method.
-        ssl_epochs: epochs of continued SimCLR (``ssl``).
+        ssl_epochs: epochs of continued self-supervision (``ssl``).
+        ssl_method: the method ``ssl`` continues with (a class name of :mod:`sslkit.methods`, any case).
+        ssl_method_args: its arguments besides backbone and optimizer.
         accelerator: Lightning accelerator.
         out_dir: output folder.
 
@@ -232,6 +259,8 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
     bad = [m for m in methods if m not in ADAPT_METHODS]
     if bad:
         raise ValueError(f"unknown methods {bad}; choose from {ADAPT_METHODS}")
+    if "ssl" in methods:
+        ssl_method_class(ssl_method)  # a misspelt name fails before any training
     source = backbone or BackboneSource("random_init")
     w = {"dann": 1.0, "coral": 10.0, "mmd": 1.0, **(weights or {})}
     dm = DomainAdaptationDataModule(sources, target, batch_size=batch_size)
@@ -260,7 +289,7 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
         if "ssl" in methods:
             base = trained["source_only"]
             bb = continue_ssl(copy.deepcopy(base.backbone), base.hparams.backbone, base.hparams.backbone_kwargs, target,
-                              epochs=ssl_epochs, accelerator=accelerator)
+                              epochs=ssl_epochs, accelerator=accelerator, method=ssl_method, method_args=ssl_method_args)
             train = extract_features(bb, dm.source_dataset_xy(), base.device)
             results["ssl"].append(fit_score("logistic", (train[0].numpy(), train[1].numpy()),
                                             {"t": tuple(a.numpy() for a in extract_features(bb, test, base.device))})["t"])

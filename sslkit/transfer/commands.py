@@ -1,4 +1,4 @@
-"""Extra ``sslkit`` subcommands: ``export``, ``label-efficiency``, ``cross-domain``, ``adapt``, ``convert-litdata``.
+"""Extra ``sslkit`` subcommands: ``export``, ``label-efficiency``, ``cross-domain``, ``adapt``, ``convert-litdata``, ``compare``.
 
 Each reads a YAML config (``--config``) whose keys are the typed arguments of
 its function, so misspelt keys fail early and ``--print_config`` documents them::
@@ -7,6 +7,7 @@ its function, so misspelt keys fail early and ``--print_config`` documents them:
     sslkit label-efficiency --config recipes/transfer/digits/label_efficiency.yaml
     sslkit cross-domain --config recipes/transfer/digits/cross_domain.yaml
     sslkit adapt --config recipes/transfer/digits/adaptation.yaml
+    sslkit compare --out_dir runs/zoo --seeds [0,1,2] --jobs 2
     sslkit convert-litdata --root data/imagenet100/train --val_root data/imagenet100/val --out data/imagenet100-litdata
 """
 
@@ -53,15 +54,16 @@ def _convert_litdata(root: str, out: str, labelled: bool = True, val_root: str |
 
 
 def _functions() -> dict[str, Callable]:
+    from sslkit.report.compare import compare
     from sslkit.transfer.adaptation import domain_adaptation
     from sslkit.transfer.cross_domain import cross_domain
     from sslkit.transfer.label_efficiency import label_efficiency
 
     return {"export": _export, "label-efficiency": label_efficiency, "cross-domain": cross_domain,
-            "adapt": domain_adaptation, "convert-litdata": _convert_litdata}
+            "adapt": domain_adaptation, "convert-litdata": _convert_litdata, "compare": compare}
 
 
-COMMANDS: tuple[str, ...] = ("export", "label-efficiency", "cross-domain", "adapt", "convert-litdata")
+COMMANDS: tuple[str, ...] = ("export", "label-efficiency", "cross-domain", "adapt", "convert-litdata", "compare")
 
 
 def summary(command: str) -> str:

@@ -67,6 +67,15 @@ def test_average_top_k_by_hand():
     torch.testing.assert_close(average_top_k(blocks, 1, "instance", 1), torch.tensor([[[1.0, -1.0], [-1.0, 1.0]]]),
                                **close)
     torch.testing.assert_close(average_top_k(blocks, 2, "instance", 1), torch.zeros(1, 2, 2), **close)
+    # data2vec v1 vision: no per-block norm, a layer norm of the average: (2.5, 1.5) -> (1, -1), (2, 1) -> (1, -1)
+    torch.testing.assert_close(average_top_k(blocks, 2, "none", 1, final_norm=True),
+                               torch.tensor([[[1.0, -1.0], [1.0, -1.0]]]), **close)
+    # data2vec 2.0: instance norm per block, then a layer norm: b2 alone (-1, 1), (1, -1) stays (already unit)
+    torch.testing.assert_close(average_top_k(blocks[:2], 1, "instance", 1, final_norm=True),
+                               torch.tensor([[[-1.0, 1.0], [1.0, -1.0]]]), **close)
+    # a layer norm of b2's raw outputs: (1, 3) -> (-1, 1), (2, 0) -> (1, -1)
+    torch.testing.assert_close(average_top_k(blocks[:2], 1, "none", 1, final_norm=True),
+                               torch.tensor([[[-1.0, 1.0], [1.0, -1.0]]]), **close)
 
 
 def test_arguments_and_shapes_are_checked():

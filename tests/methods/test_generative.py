@@ -259,6 +259,28 @@ def test_ddpm_embed_reads_the_encoder_at_the_configured_timestep():
         assert model.embed(x).shape == (3, 4) and model.num_features == 4
 
 
+def test_ddpm_decoder_readout_is_the_pooled_decoder_block_at_the_configured_timestep():
+    x, t = torch.randn(3, 3, 8, 8), torch.full((3,), 5)
+    for k in (0, 1, -1):
+        model = _ddpm(embed_t=5, embed_readout="decoder", embed_decoder_block=k).eval()
+        with torch.no_grad():
+            xt = model.schedule.q_sample(x, t, model.fixed_noise(x))
+            _, maps, emb = model.encode(xt, t)
+            dec, h, run = model.decoder, None, []  # the U-Net decoder by hand, deepest stage first
+            for i in reversed(range(len(maps))):
+                lat = dec.lateral[i](maps[i])
+                h = lat if h is None else F.interpolate(h, size=lat.shape[-2:], mode="nearest") + lat
+                h = dec.blocks[i](h + dec.cond[i](emb)[:, :, None, None])
+                run.append(h.mean(dim=(2, 3)))
+            torch.testing.assert_close(model.embed(x), run[k])
+        assert model.num_features == 8 and not any(b._forward_hooks for b in dec.blocks)
+    assert not torch.allclose(run[0], run[-1])
+    with pytest.raises(ValueError, match="embed_decoder_block"):
+        _ddpm(embed_readout="decoder", embed_decoder_block=2)
+    with pytest.raises(ValueError, match="embed_readout"):
+        _ddpm(embed_readout="middle")
+
+
 def test_ddpm_denoising_loss_falls():
     model = _ddpm()
     x = _digits("train", load_size=8)[:64]

@@ -165,6 +165,32 @@ def test_data2vec_targets_come_from_the_teacher_without_gradient():
     assert not torch.allclose(model.targets(x), target, atol=1e-3)
 
 
+@pytest.mark.parametrize("version", ["v1", "2.0"])
+def test_data2vec_reference_targets_by_hooks_on_timm_forward(version):
+    """v1 vision: layer norm of the averaged block outputs; 2.0: instance norm per FFN output, mean, layer norm."""
+    kw = dict(target_norm="none", final_norm=True) if version == "v1" else \
+        dict(target_norm="instance", final_norm=True, target_layer="ffn")
+    model, x = _data2vec(**kw), torch.randn(4, 3, 16, 16)
+    teacher = model.teacher.encoder[0].model
+    seen = []
+    hooks = [(b if version == "v1" else b.mlp).register_forward_hook(lambda m, i, o: seen.append(o))
+             for b in teacher.blocks]
+    with torch.no_grad():
+        teacher.forward_features(x)
+    for h in hooks:
+        h.remove()
+    if version == "v1":
+        mean = sum(t[:, 1:] for t in seen[-2:]) / 2
+    else:  # FFN outputs (the MLP branch, before the residual add), each channel normalised over the positions
+        mean = sum((t[:, 1:] - t[:, 1:].mean(1, keepdim=True)) / (t[:, 1:].var(1, unbiased=False, keepdim=True)
+                                                                     + 1e-5).sqrt() for t in seen[-2:]) / 2
+    ref = (mean - mean.mean(-1, keepdim=True)) / (mean.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+    torch.testing.assert_close(model.targets(x), ref, atol=1e-4, rtol=1e-4)
+    assert model.targets(x).std(-1).mean().item() == pytest.approx(1.0, abs=0.05)  # each position layer-normed
+    with pytest.raises(ValueError, match="target_layer"):
+        _data2vec(target_layer="attn")
+
+
 def test_data2vec_loss_only_at_masked_positions():
     model, x = _data2vec(loss="mse"), torch.randn(4, 3, 16, 16)
     torch.manual_seed(3)
@@ -230,3 +256,32 @@ def test_short_fit_lowers_the_loss(name):
     assert len(losses) == 30 and all(torch.isfinite(torch.tensor(losses)))
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < 0.9 * first, f"{name}: loss {first:.4f} -> {last:.4f}"
+
+
+AVG = dict(img_size=16, patch_size=4, depth=2, embed_dim=32, num_heads=2, global_pool="avg")
+
+
+@pytest.mark.parametrize("cls", [MAE, SimMIM, Data2Vec])
+def test_avg_pool_without_fc_norm_false_is_refused_and_with_it_the_readout_is_the_mean_normed_token(cls):
+    kw = dict(decoder_dim=32, decoder_depth=1, decoder_num_heads=2) if cls is MAE else {}
+    kw = dict(top_k=2) if cls is Data2Vec else kw
+    with pytest.raises(ValueError, match="fc_norm: false"):  # timm moved the final norm to a pooled-only fc_norm
+        cls(backbone="timm:vit_tiny_patch16_224", backbone_kwargs=AVG, **kw)
+    torch.manual_seed(0)
+    model = cls(backbone="timm:vit_tiny_patch16_224", backbone_kwargs={**AVG, "fc_norm": False}, **kw).eval()
+    x = torch.randn(3, 3, 16, 16)
+    tokens = model.backbone.forward_tokens(x)  # what the decoders / regressors read: after the final LayerNorm
+    assert isinstance(model.backbone.model.norm, nn.LayerNorm)
+    torch.testing.assert_close(tokens, model.backbone.model.norm(model.backbone.model.blocks(
+        model.backbone.model.norm_pre(model.backbone.model._pos_embed(model.backbone.model.patch_embed(x))))))
+    torch.testing.assert_close(model.embed(x), tokens[:, 1:].mean(1))  # the probe: mean of the normed patch tokens
+
+
+def test_digits_masked_recipes_train_the_norm_the_probe_reads():
+    import yaml
+
+    from conftest import RECIPES
+
+    for name in ("mae", "simmim", "data2vec"):
+        kw = yaml.safe_load((RECIPES / f"pretrain/digits/{name}.yaml").read_text())["model"]["init_args"]
+        assert kw["backbone_kwargs"].get("fc_norm") is False, name

@@ -160,3 +160,29 @@ def test_future_frame_loss_falls_on_a_short_fit():
     late = sum(losses[-5:]) / 5
     assert late < 0.6 * sum(losses[:5]) / 5, losses
     assert late < 0.8 * constant and late < copy_last, (late, constant, copy_last)
+
+
+@pytest.mark.parametrize("norm,leaks", [("batch", True), ("layer", False), ("group", False)])
+def test_cpc_patch_features_share_no_batch_statistics_with_layer_or_group_norm(norm, leaks):
+    """BatchNorm normalises over every patch of every image in training mode, so one patch's features depend on the
+    other patches (the causal context leaks); the LayerNorm / GroupNorm backbone (CPC v2) keeps patches apart."""
+    torch.manual_seed(0)
+    model = CPC(patch_size=4, patch_stride=2, steps=1, backbone="tiny_cnn",
+                backbone_kwargs={"widths": [8, 16], "norm": norm}).train()
+    x = torch.randn(2, 3, 10, 10)
+    other = x.clone()
+    other[:, :, 6:] = torch.randn_like(other[:, :, 6:])  # change the bottom rows only
+    before, after = model.patch_features(x), model.patch_features(other)
+    top = slice(0, 2)  # patch rows 0-1 cover pixel rows 0-5: their pixels did not change
+    assert torch.allclose(before[:, top], after[:, top]) != leaks
+    layer_norms = [m for m in model.backbone.modules() if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm))]
+    assert layer_norms and all(isinstance(m, nn.BatchNorm2d) == (norm == "batch") for m in layer_norms)
+
+
+def test_digits_cpc_recipe_uses_a_batch_free_norm():
+    import yaml
+
+    from conftest import RECIPES
+
+    kw = yaml.safe_load((RECIPES / "pretrain/digits/cpc.yaml").read_text())["model"]["init_args"]
+    assert kw["backbone_kwargs"]["norm"] in ("layer", "group")

@@ -30,9 +30,14 @@ class DDPM(SSLMethod):
     :meth:`embed` noises the clean input to timestep ``embed_t`` with noise
     drawn from a fixed seed (the same for every call; ``embed_t=None``: the
     clean input, conditioned as ``t = 0``), runs the conditioned encoder and
-    pools its last stage, or ``embed_stage``. DDAE found small noise best
-    (t = 11 of 1000); ``benchmarks/diffusion_timesteps.py`` sweeps ``embed_t``
-    on a checkpoint.
+    pools its last stage, or ``embed_stage`` (``embed_readout: encoder``); with
+    ``embed_readout: decoder`` it runs the whole denoiser and average-pools the
+    output of decoder block ``embed_decoder_block`` (counted in the order the
+    blocks run: 0 at the deepest stage, -1 the last, at input resolution), the
+    readout DDAE found best (a decoder block at a small t, e.g. t = 11 of 1000).
+    The decoder readout is a method feature (probe, kNN, summary); an exported
+    backbone is the encoder alone. ``benchmarks/diffusion_timesteps.py`` sweeps
+    ``embed_t`` and both readouts on a checkpoint.
 
     Args:
         num_timesteps: ``T``.
@@ -43,6 +48,8 @@ class DDPM(SSLMethod):
         decoder_width: channels of the decoder.
         embed_t: timestep (index ``0 .. T - 1``) at which features are read; ``None``: clean input.
         embed_noise_seed: seed of the fixed noise used by :meth:`embed`.
+        embed_readout: ``"encoder"`` (the backbone's pooled output or ``embed_stage``) or ``"decoder"``.
+        embed_decoder_block: the decoder block read with ``embed_readout: decoder`` (run order).
         preview: ``"denoise"`` (noisy inputs at ``preview_t`` and the predicted clean images)
             or ``"sample"`` (ancestral sampling from noise, ``T`` denoiser calls).
         preview_t: timestep of the ``denoise`` preview.
@@ -53,7 +60,8 @@ class DDPM(SSLMethod):
 
     def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, in_chans: int = 3,
                  time_embed_dim: int = 128, decoder_width: int = 64, embed_t: int | None = 10,
-                 embed_noise_seed: int = 0, preview: Literal["denoise", "sample"] = "denoise", preview_t: int = 250,
+                 embed_noise_seed: int = 0, embed_readout: Literal["encoder", "decoder"] = "encoder",
+                 embed_decoder_block: int = -1, preview: Literal["denoise", "sample"] = "denoise", preview_t: int = 250,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         for name, t in (("embed_t", embed_t), ("preview_t", preview_t)):
@@ -67,6 +75,16 @@ class DDPM(SSLMethod):
         self.time_proj = nn.ModuleList(nn.Linear(time_embed_dim, w) for w in widths)
         self.decoder = StageDecoder(widths, in_chans, decoder_width, time_embed_dim)
         self.embed_t, self.embed_noise_seed = embed_t, embed_noise_seed
+        if embed_readout not in ("encoder", "decoder"):
+            raise ValueError(f"embed_readout must be 'encoder' or 'decoder', got {embed_readout!r}")
+        if embed_readout == "decoder":
+            if self.embed_stage is not None:
+                raise ValueError("embed_stage reads the encoder; drop it or use embed_readout: encoder")
+            if not -len(widths) <= embed_decoder_block < len(widths):
+                raise ValueError(f"embed_decoder_block={embed_decoder_block} must lie in [-{len(widths)}, "
+                                 f"{len(widths)}) (the decoder has one block per backbone stage)")
+        self.embed_readout, self.embed_decoder_block = embed_readout, embed_decoder_block
+        self.decoder_width = decoder_width
         self.preview, self.preview_t = preview, preview_t
         self.preview_reconstructs = preview == "denoise"
 
@@ -100,9 +118,23 @@ class DDPM(SSLMethod):
         """Noise shaped like ``x`` from ``embed_noise_seed`` (identical on every call)."""
         return torch.randn(x.shape, generator=torch.Generator().manual_seed(self.embed_noise_seed)).to(x)
 
+    @property
+    def num_features(self) -> int:
+        return self.decoder_width if self.embed_readout == "decoder" else super().num_features
+
     def embed(self, x: Any) -> torch.Tensor:
         t = torch.full((x.shape[0],), self.embed_t or 0, device=x.device, dtype=torch.long)
         xt = x if self.embed_t is None else self.schedule.q_sample(x, t, self.fixed_noise(x))
+        if self.embed_readout == "decoder":
+            blocks = self.decoder.blocks
+            block = blocks[len(blocks) - 1 - self.embed_decoder_block % len(blocks)]  # the decoder runs them reversed
+            out: list[torch.Tensor] = []
+            hook = block.register_forward_hook(lambda _m, _a, o: out.append(o))
+            try:
+                self.denoise(xt, t)
+            finally:
+                hook.remove()
+            return out[0].mean(dim=(2, 3))
         pooled, maps, _ = self.encode(xt, t)
         return pooled if self.embed_stage is None else pool_features(maps[self.embed_stage])
 

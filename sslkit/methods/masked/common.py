@@ -10,7 +10,12 @@ def vit_grid(backbone: nn.Module, method: str) -> tuple[int, int]:
     if not getattr(backbone, "masks_inside", False) or not getattr(backbone, "patch_size", None):
         raise ValueError(f"{method} needs a timm vision transformer backbone (e.g. timm:vit_tiny_patch16_224 with "
                          f"img_size / patch_size in backbone_kwargs), got {type(backbone).__name__}")
-    return tuple(int(g) for g in backbone.model.patch_embed.grid_size)
+    vit = backbone.model
+    if isinstance(getattr(vit, "norm", None), nn.Identity) and not isinstance(getattr(vit, "fc_norm", None), nn.Identity):
+        raise ValueError(f"{method}: the ViT's final LayerNorm was moved to fc_norm (timm does this for global_pool: "
+                         "avg), so the encoder's tokens would be un-normalised and fc_norm would get no gradient; add "
+                         "fc_norm: false to backbone_kwargs (keeps the final norm; avg pools normalised tokens)")
+    return tuple(int(g) for g in vit.patch_embed.grid_size)
 
 
 def input_channels(backbone: nn.Module) -> int:

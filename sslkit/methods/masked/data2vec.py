@@ -29,6 +29,11 @@ class Data2Vec(SSLMethod):
     (stepped by the base after each optimizer step). Evaluation embeds full
     images with the student backbone.
 
+    Reference targets: v1 vision is ``target_norm: none, final_norm: true``
+    (layer norm of the averaged block outputs); data2vec 2.0 (Baevski et al.,
+    2022, arXiv:2212.07525) is ``target_norm: instance, final_norm: true,
+    target_layer: ffn`` (each block's FFN output before its residual add).
+
     Patches are masked uniformly at random per image (the paper uses BEiT's
     block-wise masking of 60% of the patches).
 
@@ -36,6 +41,9 @@ class Data2Vec(SSLMethod):
         mask_ratio: fraction of patches masked in the student's input.
         top_k: teacher blocks averaged into the target (6 of 12 in the paper).
         target_norm: per-block normalisation: ``"layer"``, ``"instance"`` or ``"none"``.
+        final_norm: a parameter-free layer norm of the averaged target.
+        target_layer: what each teacher block gives: ``"block"`` (its output) or ``"ffn"`` (its FFN
+            branch before the residual add, as in data2vec 2.0).
         loss: ``"smooth_l1"`` or ``"mse"``.
         beta: smooth-L1 threshold (2 for vision in the paper).
         base_tau: teacher decay rate at the start (0.999 in the paper).
@@ -46,7 +54,8 @@ class Data2Vec(SSLMethod):
     num_views = (1, 1)
 
     def __init__(self, mask_ratio: float = 0.6, top_k: int = 6, target_norm: Literal["layer", "instance", "none"] =
-                 "layer", loss: Literal["smooth_l1", "mse"] = "smooth_l1", beta: float = 2.0, base_tau: float = 0.999,
+                 "layer", final_norm: bool = False, target_layer: Literal["block", "ffn"] = "block",
+                 loss: Literal["smooth_l1", "mse"] = "smooth_l1", beta: float = 2.0, base_tau: float = 0.999,
                  final_tau: float = 0.9998, **kwargs) -> None:
         super().__init__(**kwargs)
         grid = vit_grid(self.backbone, "Data2Vec")
@@ -56,7 +65,10 @@ class Data2Vec(SSLMethod):
             raise ValueError(f"top_k={top_k} must lie in 1..{depth} (the backbone's blocks)")
         if target_norm not in ("layer", "instance", "none"):
             raise ValueError(f"target_norm must be 'layer', 'instance' or 'none', got {target_norm!r}")
+        if target_layer not in ("block", "ffn"):
+            raise ValueError(f"target_layer must be 'block' or 'ffn', got {target_layer!r}")
         self.mask_ratio, self.top_k, self.target_norm = mask_ratio, top_k, target_norm
+        self.final_norm, self.target_layer = final_norm, target_layer
         width = self.backbone.num_features
         self.mask_token = nn.Parameter(torch.randn(width) * 0.02)
         self.regressor = nn.Linear(width, width)
@@ -65,15 +77,20 @@ class Data2Vec(SSLMethod):
 
     @torch.no_grad()
     def targets(self, x: torch.Tensor) -> torch.Tensor:
-        """Teacher targets ``(B, N, D)`` for full images ``x``: normalised top-k block outputs, averaged."""
+        """Teacher targets ``(B, N, D)`` for full images ``x``: normalised top-k block (or FFN) outputs, averaged."""
         teacher = self.teacher.encoder[0]
         was_training = teacher.training
         teacher.eval()  # no drop-path / dropout in the targets
+        ffn: list[torch.Tensor] = []
+        hooks = [b.ls2.register_forward_hook(lambda _m, _a, out: ffn.append(out)) for b in teacher.model.blocks] \
+            if self.target_layer == "ffn" else []
         try:
             _, blocks = vit_tokens(teacher, x)
         finally:
             teacher.train(was_training)
-        return average_top_k(blocks, self.top_k, self.target_norm, teacher.num_prefix_tokens)
+            for h in hooks:
+                h.remove()
+        return average_top_k(ffn or blocks, self.top_k, self.target_norm, teacher.num_prefix_tokens, self.final_norm)
 
     def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         x = views[0]
