@@ -10,13 +10,7 @@ import lightning as L
 import torch
 
 from sslkit.data.subsets import check_fraction
-from sslkit.transfer.classic import fit_score
-from sslkit.utils.features import extract_features
-
-
-def linear_eval(train: tuple, test: tuple) -> float:
-    """Test accuracy of a standardised logistic regression fitted on ``train`` features."""
-    return fit_score("logistic", train, {"test": test})["test"]
+from sslkit.metrics.linear import extract_features, linear_eval
 
 
 class LinearEvalSummary(L.Callback):

@@ -15,11 +15,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from sslkit.transfer.classic import CLASSIC, fit_score
+from sslkit.metrics.linear import CLASSIC, fit_score, score, train_linear_head
 from sslkit.transfer.export import build_backbone
 from sslkit.utils.features import accuracy, extract_features
 
@@ -86,31 +85,6 @@ class TrainSettings:
     accelerator: str = "cpu"
 
 
-def train_linear_head(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int = 300, lr: float = 1e-2,
-                      weight_decay: float = 1e-4, seed: int = 0) -> nn.Module:
-    """Full-batch AdamW on standardised cached features: the linear probe of the sweeps."""
-    torch.manual_seed(seed)
-    mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-12)
-    head = nn.Linear(x.shape[1], num_classes)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    z = (x - mean) / std
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(head(z), y).backward()
-        opt.step()
-    return nn.Sequential(_Standardise(mean, std), head)
-
-
-class _Standardise(nn.Module):
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
 class FeatureCache:
     """Features of whole datasets, computed once per (backbone label, dataset name)."""
 
@@ -151,8 +125,7 @@ def run_cached(strategy: str, source: BackboneSource, datamodule: Any, fraction:
     if strategy == "linear":
         head = train_linear_head(xtr, ytr, int(datamodule.num_classes), settings.linear_steps, settings.linear_lr,
                                  settings.weight_decay, seed)
-        with torch.no_grad():
-            return {k: float((head(x).argmax(1) == y).float().mean()) for k, (x, y) in tests.items()}
+        return score(head, tests)
     return fit_score(strategy, (xtr.numpy(), ytr.numpy()), {k: (x.numpy(), y.numpy()) for k, (x, y) in tests.items()},
                      seed=seed)
 
