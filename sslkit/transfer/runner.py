@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from sslkit.data.contracts import LabelledData, implements
 from sslkit.metrics.linear import CLASSIC, fit_score, score, train_linear_head
 from sslkit.transfer.export import build_backbone
 from sslkit.utils.features import accuracy, extract_features
@@ -102,15 +103,15 @@ class FeatureCache:
         return self._store[key]
 
 
-def subset_positions(datamodule: Any, fraction: float, seed: int) -> np.ndarray | None:
+def subset_positions(datamodule: LabelledData, fraction: float, seed: int) -> np.ndarray | None:
     """Positions of the ``fraction``/``seed`` label subset inside the full labelled train set, if computable."""
-    if not hasattr(datamodule, "labelled_indices"):
+    if not implements(datamodule, "labelled_indices"):
         return None
     full = datamodule.labelled_indices(1.0, 0)
     return np.searchsorted(full, datamodule.labelled_indices(fraction, seed))
 
 
-def run_cached(strategy: str, source: BackboneSource, datamodule: Any, fraction: float, seed: int,
+def run_cached(strategy: str, source: BackboneSource, datamodule: LabelledData, fraction: float, seed: int,
                eval_sets: dict[str, Dataset], cache: FeatureCache, settings: TrainSettings,
                domain: str = "default") -> dict[str, float]:
     """Score a frozen-feature strategy; the train features are sliced from the cached full train split."""
