@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from sslkit.data.resumable import ResumableShuffle, eval_sampler
-from sslkit.data.contracts import LabelledData, check_labelled
+from sslkit.data.contracts import check_labelled
 from sslkit.data.subsets import check_fraction
 from sslkit.transforms import ViewAugment, normalize
 
@@ -41,7 +41,7 @@ class LabelledDataModule(ResumableShuffle, L.LightningDataModule):
         augment: optional training augmentation (images only).
     """
 
-    def __init__(self, source: LabelledData, label_fraction: float = 1.0, seed: int = 0, batch_size: int = 64,
+    def __init__(self, source: L.LightningDataModule, label_fraction: float = 1.0, seed: int = 0, batch_size: int = 64,
                  eval_batch_size: int = 512, num_workers: int = 0, augment: ViewAugment | None = None) -> None:
         super().__init__()
         check_fraction(label_fraction)
