@@ -18,7 +18,7 @@ import argparse
 
 import torch
 
-from sslkit.callbacks.summary import linear_eval
+from sslkit.metrics.linear import linear_eval
 from sslkit.cli import SSLKitCLI
 from sslkit.methods import DDPM, load_method
 from sslkit.utils.features import extract_features

@@ -7,9 +7,9 @@ fit runs in this process through the ``sslkit`` CLI, validating every epoch
 that callback reads the logged ``probe/linear_acc`` and ``knn/acc``, then
 extracts the frozen features (``pl_module.embed``, eval mode) of the same
 clean labelled training images the ``bank`` loader holds and of the ``val``
-split, and scores :func:`sslkit.callbacks.summary.linear_eval` (scikit-learn's
+split, and scores :func:`sslkit.metrics.linear.linear_eval` (scikit-learn's
 standardised logistic regression) on them: the offline probe of the same
-weights. It also times one :func:`~sslkit.callbacks.probe.fit_logistic` on
+weights. It also times one :func:`~sslkit.metrics.linear.fit_logistic` on
 those bank features, the cost the online probe adds to a validation.
 
     OMP_NUM_THREADS=1 WANDB_MODE=disabled PYTHONPATH=. python benchmarks/probe_faithfulness.py \\
@@ -52,8 +52,8 @@ class OfflineProbe(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or "probe/linear_acc" not in trainer.callback_metrics:
             return
-        from sslkit.callbacks.probe import fit_logistic
-        from sslkit.callbacks.summary import linear_eval
+        from sslkit.metrics.linear import fit_logistic
+        from sslkit.metrics.linear import linear_eval
         from sslkit.utils.features import extract_features
 
         dm = trainer.datamodule

@@ -220,7 +220,7 @@ COMMAND_HELP: dict[str, str] = {
 
 def usage() -> str:
     """The top-level help: every command with one line."""
-    from sslkit.transfer.commands import COMMANDS, summary
+    from sslkit.commands import COMMANDS, summary
 
     rows = list(COMMAND_HELP.items()) + [(c, summary(c)) for c in COMMANDS]
     width = max(len(c) for c, _ in rows)
@@ -317,7 +317,7 @@ def main(args: list[str] | None = None) -> None:
     """
     import sys
 
-    from sslkit.transfer.commands import COMMANDS, run
+    from sslkit.commands import COMMANDS, run
 
     from sslkit.utils.user_code import add_working_directory, check_class_paths
 

@@ -77,7 +77,7 @@ def test_option_prefixes_are_not_silently_expanded(capsys):
 
 
 def test_help_lists_every_command(capsys):
-    from sslkit.transfer.commands import COMMANDS
+    from sslkit.commands import COMMANDS
 
     run_cli_help = __import__("sslkit.cli", fromlist=["main"]).main
     run_cli_help(["--help"])

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import WandbLogger
 
+from sslkit.data.contracts import LabelledData, check_labelled
+
 
 def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float], upscale: int = 1) -> torch.Tensor:
     """Normalised ``(N, C, H, W)`` images back to ``[0, 1]`` (float32, CPU), magnified ``upscale`` times (nearest)."""
@@ -83,9 +85,9 @@ class ImageGrid(L.Callback):
         self.num_images, self.upscale, self.every_n_epochs, self.padding = num_images, upscale, every_n_epochs, padding
         self.last_path: Path | None = None
 
-    def inputs(self, datamodule: L.LightningDataModule) -> torch.Tensor:
+    def inputs(self, datamodule: LabelledData) -> torch.Tensor:
         """The fixed preview batch: the first ``num_images`` clean validation images."""
-        ds = datamodule.labelled_dataset("val")
+        ds = check_labelled(datamodule, "ImageGrid", needs=("labelled_dataset",)).labelled_dataset("val")
         return torch.stack([ds[i][0] for i in range(min(self.num_images, len(ds)))])
 
     def grid(self, x: torch.Tensor, out: torch.Tensor, mean, std, reconstructs: bool) -> torch.Tensor:

@@ -6,7 +6,6 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.nn.utils import skip_init
@@ -14,6 +13,7 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
 from sslkit.metrics import KNNAccuracy
+from sslkit.metrics.linear import fit_logistic
 
 
 def _num_classes(pl_module: L.LightningModule, who: str) -> int:
@@ -21,66 +21,6 @@ def _num_classes(pl_module: L.LightningModule, who: str) -> int:
     if n < 2:
         rank_zero_warn(f"{who} is off: the model has num_classes={n} (unlabelled data); it logs nothing.")
     return n
-
-
-def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int, l2: float = 1.0,
-                 max_iter: int = 500, tol: float = 1e-5) -> tuple[nn.Linear, float]:
-    """Multinomial logistic regression on standardised features, returned as one linear layer on raw features.
-
-    Each feature is standardised with the mean and (population) standard
-    deviation of ``features`` (a constant feature keeps scale 1), then
-    ``mean_i CE(W z_i + b, y_i) + l2 / (2 N) * ||W||^2`` is minimised by
-    full-batch L-BFGS in float32 from zero weights, so the fit is deterministic.
-    This is the objective of scikit-learn's ``StandardScaler`` +
-    ``LogisticRegression(C=1 / l2)``, the offline probe of
-    :func:`sslkit.callbacks.summary.linear_eval`. The scaling is folded into
-    the returned layer: ``W' = W / std``, ``b' = b - W' mean``.
-
-    Args:
-        features: ``(N, D)`` training features.
-        labels: ``(N,)`` integer labels in ``[0, num_classes)``.
-        num_classes: number of classes.
-        l2: L2 penalty on the summed cross-entropy (scikit-learn's ``1 / C``); the bias is not penalised.
-        max_iter: L-BFGS iterations at most.
-        tol: stop when every gradient entry is below ``tol`` in absolute value.
-
-    Returns:
-        The fitted ``nn.Linear(D, num_classes)`` (float32, on the features' device) and its mean
-        training cross-entropy.
-    """
-    if features.ndim != 2 or labels.shape != features.shape[:1] or features.shape[0] == 0:
-        raise ValueError(f"fit_logistic needs (N > 0, D) features and (N,) labels, got {tuple(features.shape)} "
-                         f"and {tuple(labels.shape)}")
-    if num_classes < 2 or l2 <= 0 or max_iter < 1 or tol <= 0:
-        raise ValueError("fit_logistic needs num_classes >= 2, l2 > 0, max_iter >= 1 and tol > 0")
-    # callable from Lightning's evaluation hooks, which may run under inference mode and autocast
-    no_autocast = torch.autocast(device_type=features.device.type, enabled=False)
-    with torch.inference_mode(False), torch.enable_grad(), no_autocast:
-        x = features.detach().float()
-        x, labels = (t.clone() if t.is_inference() else t for t in (x, labels))  # inference tensors refuse autograd
-        mean = x.mean(dim=0)
-        std = x.std(dim=0, unbiased=False)
-        std = torch.where(std > 1e-6 * mean.abs().clamp_min(1.0), std, torch.ones_like(std))
-        z = (x - mean) / std
-        weight = torch.zeros(num_classes, x.shape[1], device=x.device, requires_grad=True)
-        bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
-        penalty = 0.5 * l2 / x.shape[0]
-        opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=tol,
-                                tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(z @ weight.T + bias, labels) + penalty * weight.square().sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        with torch.no_grad():
-            ce = float(F.cross_entropy(z @ weight.T + bias, labels))
-            probe = skip_init(nn.Linear, x.shape[1], num_classes, device=x.device)  # draws no random numbers
-            probe.weight.copy_(weight / std)
-            probe.bias.copy_(bias - probe.weight @ mean)
-    return probe.requires_grad_(False), ce
 
 
 def _gather(t: torch.Tensor) -> torch.Tensor:

@@ -9,14 +9,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from sslkit.data.contracts import LabelledData, check_labelled
 from sslkit.data.subsets import check_fraction
-from sslkit.transfer.classic import fit_score
-from sslkit.utils.features import extract_features
-
-
-def linear_eval(train: tuple, test: tuple) -> float:
-    """Test accuracy of a standardised logistic regression fitted on ``train`` features."""
-    return fit_score("logistic", train, {"test": test})["test"]
+from sslkit.metrics.linear import extract_features, linear_eval
 
 
 class LinearEvalSummary(L.Callback):
@@ -41,7 +36,8 @@ class LinearEvalSummary(L.Callback):
         self.label_fraction, self.seed, self.compare_init = label_fraction, seed, compare_init
         self.results: dict[str, Any] = {}
 
-    def evaluate(self, pl_module: L.LightningModule, datamodule: Any) -> dict[str, Any]:
+    def evaluate(self, pl_module: L.LightningModule, datamodule: LabelledData) -> dict[str, Any]:
+        check_labelled(datamodule, "LinearEvalSummary", needs=("labelled_dataset",))
         train_ds = datamodule.labelled_dataset("train", fraction=self.label_fraction, seed=self.seed)
         test_ds = datamodule.labelled_dataset("test")
         out: dict[str, Any] = {"label_fraction": self.label_fraction, "n_train": len(train_ds), "n_test": len(test_ds)}

@@ -10,7 +10,10 @@ Batches the methods see:
   then the validation split; batches are ``(images, labels)``.
 * test: clean test images, ``(images, labels)``.
 
-Callbacks get clean labelled data outside the loop with :meth:`labelled_dataset`.
+Callbacks and transfer get clean labelled data outside the loop through the
+labelled-data contract (:class:`~sslkit.data.contracts.LabelledData`:
+``labelled_dataset``, ``labelled_indices``, ``bank_dataset``), which the base
+implements from :meth:`ImageDataModule.train_labels` and :meth:`ImageDataModule.clean_split`.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from typing import Literal
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from sslkit.data.checks import check_split
+from sslkit.data.contracts import LabelledSplits
 from sslkit.data.memory import InMemoryImages, collate, uint8_images
 from sslkit.data.resumable import ResumableShuffle, eval_sampler
-from sslkit.data.subsets import check_fraction, stratified_subset
+from sslkit.data.subsets import check_fraction
 from sslkit.transforms import ViewAugment, normalize
 
 BANK_LOADER, VAL_LOADER = 0, 1
@@ -47,8 +51,8 @@ class _Mapped(Dataset):
         return self.transform(img), y
 
 
-class ImageDataModule(ResumableShuffle, L.LightningDataModule):
-    """Base class: splits, multi-view augmentation, loaders, label fractions.
+class ImageDataModule(LabelledSplits, ResumableShuffle, L.LightningDataModule):
+    """Base class: splits, multi-view augmentation, loaders; label fractions via :class:`~sslkit.data.contracts.LabelledSplits`.
 
     Subclasses implement :meth:`build_splits` returning the raw ``train``,
     ``val`` and ``test`` datasets of ``(image, label)`` items (image: PIL or a
@@ -133,28 +137,13 @@ class ImageDataModule(ResumableShuffle, L.LightningDataModule):
             self._splits = splits
         return self._splits
 
-    def labelled_indices(self, fraction: float | None = None, seed: int | None = None) -> np.ndarray:
-        """Indices of the labelled training subset (stratified; ``label_fraction`` by default)."""
-        labels = self.splits()["train"][1]
-        labelled = np.flatnonzero(labels >= 0)
-        if len(labelled) == 0:  # unlabelled data: no probe / kNN labels
-            return labelled
-        sub = stratified_subset(labels[labelled], fraction or self.label_fraction, self.seed if seed is None else seed)
-        return labelled[sub]
+    # the labelled-data contract (sslkit.data.contracts.LabelledSplits) reads these two
+    def train_labels(self) -> np.ndarray:
+        return self.splits()["train"][1]
 
-    def labelled_dataset(self, split: str, fraction: float | None = None, seed: int | None = None) -> Dataset:
-        """Clean ``(image, label)`` items of a split; for ``train`` the labelled subset.
-
-        Args:
-            split: ``"train"``, ``"val"`` or ``"test"``.
-            fraction: for ``train``, share of labels kept (default ``label_fraction``).
-            seed: for ``train``, seed of the stratified subset (default ``seed``).
-        """
-        data, labels = self.splits()[split]
-        ds = _Mapped(data, self.eval_transform())
-        if split == "train":
-            return Subset(ds, self.labelled_indices(fraction, seed).tolist())
-        return ds
+    def clean_split(self, split: str) -> Dataset:
+        data, _ = self.splits()[split]
+        return _Mapped(data, self.eval_transform())
 
     def setup(self, stage: str | None = None) -> None:
         train, labels = self.splits()["train"]
@@ -188,11 +177,8 @@ class ImageDataModule(ResumableShuffle, L.LightningDataModule):
         return self._loader(ds, self.batch_size, train=True)
 
     def val_dataloader(self) -> list[DataLoader]:
-        bank = self.labelled_dataset("train")
-        if len(bank) > self.bank_size:
-            keep = np.random.default_rng(self.seed).choice(len(bank), self.bank_size, replace=False)
-            bank = Subset(bank, np.sort(keep).tolist())
-        return [self._loader(bank, self.eval_batch_size), self._loader(self.labelled_dataset("val"), self.eval_batch_size)]
+        return [self._loader(self.bank_dataset(), self.eval_batch_size),
+                self._loader(self.labelled_dataset("val"), self.eval_batch_size)]
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.labelled_dataset("test"), self.eval_batch_size)

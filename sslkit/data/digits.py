@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from sslkit.data.base import ImageDataModule
+from sslkit.data.subsets import check_held_out, held_out_splits
 
 
 class DigitsDataModule(ImageDataModule):
@@ -35,8 +36,7 @@ class DigitsDataModule(ImageDataModule):
     def __init__(self, load_size: int = 32, val_fraction: float = 0.1, test_fraction: float = 0.2,
                  split_seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+        check_held_out(val_fraction, test_fraction)
         self.load_size = load_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -50,21 +50,14 @@ class DigitsDataModule(ImageDataModule):
 
     def build_splits(self):
         from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
 
         digits = load_digits()
         x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
         x = F.interpolate(x, size=self.load_size, mode="bilinear", align_corners=False).clamp(0, 1).repeat(1, 3, 1, 1)
         y = np.asarray(digits.target, dtype=np.int64)
-        idx = np.arange(len(y))
-        rest, test = train_test_split(idx, test_size=self.test_fraction, stratify=y, random_state=self.split_seed)
-        val_share = self.val_fraction / (1 - self.test_fraction)
-        train, val = train_test_split(rest, test_size=val_share, stratify=y[rest], random_state=self.split_seed)
-        out = {}
-        for name, part in (("train", train), ("val", val), ("test", test)):
-            part = np.sort(part)
-            out[name] = (TensorDataset(x[part], torch.from_numpy(y[part])), y[part])
-        return out
+        parts = held_out_splits(y, self.val_fraction, self.test_fraction, self.split_seed)
+        return {name: (TensorDataset(x[parts[name]], torch.from_numpy(y[parts[name]])), y[parts[name]])
+                for name in ("train", "val", "test")}
 
 
 def _identity(x):

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from sslkit.data.resumable import ResumableShuffle, eval_sampler
+from sslkit.data.contracts import check_labelled
 from sslkit.data.subsets import check_fraction
 from sslkit.transforms import ViewAugment, normalize
 
@@ -44,9 +45,9 @@ class LabelledDataModule(ResumableShuffle, L.LightningDataModule):
                  eval_batch_size: int = 512, num_workers: int = 0, augment: ViewAugment | None = None) -> None:
         super().__init__()
         check_fraction(label_fraction)
-        if not hasattr(source, "labelled_dataset") or int(getattr(source, "num_classes", 0) or 0) < 2:
-            raise TypeError(f"{type(source).__name__} must implement labelled_dataset(split, fraction, seed) "
-                            f"and have num_classes >= 2")
+        check_labelled(source, "LabelledDataModule", needs=("num_classes", "labelled_dataset"))
+        if int(source.num_classes or 0) < 2:
+            raise TypeError(f"{type(source).__name__} must have num_classes >= 2, got {source.num_classes}")
         if augment is not None and augment.num_views != 1:
             raise ValueError("augment must produce one view (num_views=1)")
         self.source, self.label_fraction, self.seed = source, label_fraction, seed

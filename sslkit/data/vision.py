@@ -26,6 +26,7 @@ from torchvision import datasets
 
 from sslkit.data.base import ImageDataModule
 from sslkit.data.readable import ReadableImages, check_policy
+from sslkit.data.subsets import check_held_out, held_out_splits
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -42,24 +43,6 @@ def _no_md5(cls: type) -> type:
 # bound to module names so that datasets pickle into spawned DataLoader workers
 LocalCIFAR10, LocalCIFAR100, LocalSTL10 = (_no_md5(c) for c in (datasets.CIFAR10, datasets.CIFAR100, datasets.STL10))
 _READERS = {c.__base__: (c.__base__, c) for c in (LocalCIFAR10, LocalCIFAR100, LocalSTL10)}
-
-
-def carve(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split indices into ``(kept, held_out)``: ``fraction`` held out, seeded, stratified when all are labelled."""
-    from sklearn.model_selection import train_test_split
-
-    labels = np.asarray(labels)
-    stratify = labels if len(labels) and (labels >= 0).all() else None
-    try:
-        kept, held = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=stratify, random_state=seed)
-    except ValueError as e:  # e.g. fewer held-out images than classes
-        raise ValueError(f"cannot hold out {fraction} of {len(labels)} images stratified by class: {e}") from e
-    return np.sort(kept), np.sort(held)
-
-
-def _check_fraction(name: str, value: float) -> None:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in (0, 1), got {value}")
 
 
 class _TorchvisionDataModule(ImageDataModule):
@@ -83,7 +66,7 @@ class _TorchvisionDataModule(ImageDataModule):
     def __init__(self, root: str, download: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
                  verify_checksums: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        _check_fraction("val_fraction", val_fraction)
+        check_held_out(val_fraction)
         self.root = Path(root).expanduser()
         self.download = download
         self.val_fraction = val_fraction
@@ -122,7 +105,8 @@ class _TorchvisionDataModule(ImageDataModule):
         return self._reader()(str(self.root), **kwargs)
 
     def _train_val(self, data: Dataset, labels: np.ndarray) -> dict[str, tuple[Dataset, np.ndarray]]:
-        train, val = carve(labels, self.val_fraction, self.split_seed)
+        parts = held_out_splits(labels, self.val_fraction, None, self.split_seed, given=("test",))
+        train, val = parts["train"], parts["val"]
         return {"train": (Subset(data, train.tolist()), labels[train]), "val": (Subset(data, val.tolist()), labels[val])}
 
 
@@ -256,10 +240,7 @@ class ImageFolderDataModule(ImageDataModule):
                  bad_files: Literal["stop", "replace"] = "stop", mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, **kwargs) -> None:
         super().__init__(**kwargs)
-        _check_fraction("val_fraction", val_fraction)
-        _check_fraction("test_fraction", test_fraction)
-        if val_fraction + test_fraction >= 1:
-            raise ValueError("val_fraction + test_fraction must be below 1")
+        check_held_out(val_fraction, test_fraction)
         check_policy(bad_files)
         self.bad_files = bad_files
         self.root = Path(root).expanduser()
@@ -295,17 +276,11 @@ class ImageFolderDataModule(ImageDataModule):
 
     def build_splits(self) -> dict[str, tuple[Dataset, np.ndarray]]:
         data, labels = self._folder(self.root)
-        idx = np.arange(len(labels))
-        out = {}
-        for name, given, fraction in (("test", self.test_root, self.test_fraction), ("val", self.val_root, self.val_fraction)):
-            if given is not None:
-                out[name] = self._folder(given)
-                continue
-            share = fraction / (1 - self.test_fraction) if name == "val" and self.test_root is None else fraction
-            keep, held = carve(labels[idx], share, self.split_seed)
-            out[name] = (Subset(data, idx[held].tolist()), labels[idx[held]])
-            idx = idx[keep]
-        out["train"] = (Subset(data, idx.tolist()), labels[idx])
+        given = {name: root for name, root in (("test", self.test_root), ("val", self.val_root)) if root is not None}
+        parts = held_out_splits(labels, self.val_fraction, self.test_fraction, self.split_seed, given=tuple(given),
+                                sort_rest=True)
+        out = {name: self._folder(root) for name, root in given.items()}
+        out.update({name: (Subset(data, idx.tolist()), labels[idx]) for name, idx in parts.items()})
         # after the carving, so that a replacement always comes from the same split
         return {name: (ReadableImages(ds, _file_paths(ds), y, self.bad_files, self.classes or None), y)
                 for name, (ds, y) in out.items()}

@@ -4,6 +4,7 @@ from sslkit.heads.byol import BYOLPredictionHead, BYOLProjectionHead
 from sslkit.heads.dino import DINOHead
 from sslkit.heads.generative import (
     ConvDecoder,
+    GANGenerator,
     JointDiscriminator,
     MLPDecoder,
     PixelSpace,
@@ -33,6 +34,7 @@ __all__ = [
     "ConvDecoder",
     "DINOHead",
     "FrameDecoder",
+    "GANGenerator",
     "JointDiscriminator",
     "MLPDecoder",
     "MAEDecoder",

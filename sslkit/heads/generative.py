@@ -99,6 +99,27 @@ def default_decoder_widths(image_size: int, top: int, start_size: int = 4, floor
     return [max(top // 2**i, floor) for i in range(steps + 1)]
 
 
+class GANGenerator(nn.Module):
+    """A :class:`~sslkit.heads.ConvDecoder` from a latent code to images in the normalised space.
+
+    With ``pixels`` (a :class:`~sslkit.heads.PixelSpace`) the output goes
+    through ``tanh`` to ``[0, 1]`` pixels and is then normalised (DCGAN's
+    bounded output); without, it is the decoder's raw output.
+    """
+
+    def __init__(self, latent_dim: int, in_chans: int, image_size: int, widths: list[int] | None,
+                 pixels: nn.Module | None) -> None:
+        super().__init__()
+        start = min(4, image_size)
+        widths = widths or default_decoder_widths(image_size, 256, start)
+        self.net = ConvDecoder(latent_dim, in_chans, image_size, widths, start_size=start)
+        self.pixels, self.latent_dim = pixels, latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.net(z)
+        return out if self.pixels is None else self.pixels.from_unit(0.5 * torch.tanh(out) + 0.5)
+
+
 class JointDiscriminator(nn.Module):
     """BiGAN / ALI discriminator ``D(x, z)``: pooled image features and an embedded code, then an MLP to one logit.
 

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
+from torchmetrics import Metric
 
 from sslkit.backbones import create_backbone
 from sslkit.backbones.stages import stage_features, stage_width
@@ -102,6 +103,8 @@ class SSLMethod(L.LightningModule):
     preview_reconstructs: bool = True
     #: what the view-count error tells the user to change (methods whose views are not augmentations say their own).
     views_fix: str = "set num_views in data.init_args.views accordingly"
+    #: log names of :meth:`validation_metrics` keys that differ from the metric's own.
+    val_metric_names: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -181,6 +184,16 @@ class SSLMethod(L.LightningModule):
     def optimizer_stages(self) -> list[Stage]:
         """The method's optimizers; by default one over every trainable parameter."""
         return [Stage("main", [self], self.optimizer, self.lr_scheduler)]
+
+    def validation_metrics(self) -> Metric | None:
+        """The metric of the method's own objective on validation batches (e.g. masked-token accuracy), or ``None``.
+
+        The method updates it in :meth:`validation_outputs`; the base logs its
+        ``compute()`` dict as ``val/<name>`` (renamed by ``val_metric_names``) at the
+        end of every validation that fed it (its ``count`` state, else its update
+        count, above 0; always under several processes, where ``compute`` syncs), then resets it.
+        """
+        return None
 
     # ------------------------------------------------------------------ helpers
     def check_views(self, views: list[torch.Tensor]) -> None:
@@ -312,6 +325,16 @@ class SSLMethod(L.LightningModule):
         return out
 
     test_step = validation_step
+
+    def on_validation_epoch_end(self) -> None:
+        metric = self.validation_metrics()
+        if metric is None:
+            return
+        seen = int(metric.count) if hasattr(metric, "count") else metric.update_count
+        if seen > 0 or self.trainer.world_size > 1:
+            for name, value in metric.compute().items():
+                self.log(f"val/{self.val_metric_names.get(name, name)}", value, add_dataloader_idx=False, sync_dist=False)
+        metric.reset()
 
     def configure_optimizers(self) -> Any:
         configs = []

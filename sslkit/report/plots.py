@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from sslkit.report.run import LabelEfficiency, Run
+from sslkit.utils.plotting import pyplot, save_figure
 
 #: Curve groups: title and the metric columns (a trailing ``*`` matches a prefix), in display order.
 GROUPS: list[tuple[str, list[str]]] = [
@@ -51,25 +52,15 @@ def file_uri(path: Path) -> str:
     return data_uri(Path(path).read_bytes())
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    _pyplot().close(fig)
+    save_figure(fig, buf, dpi=90, format="png")
     return data_uri(buf.getvalue())
 
 
 def curves(runs: list[Run], columns: list[str], title: str) -> str:
     """One subplot per column against the step, one line per run (overlaid), as a data URI."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(columns)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
@@ -105,7 +96,7 @@ def curves(runs: list[Run], columns: list[str], title: str) -> str:
 
 def lr_curves(runs: list[Run], columns: list[str]) -> str:
     """Every learning-rate column in one plot: one line per run and distinct schedule (identical param groups drawn once)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.2))
     for i, run in enumerate(runs):
         drawn: list[list[tuple[float, float]]] = []
@@ -133,7 +124,7 @@ def summary_bars(runs: list[Run]) -> str | None:
     have = [r for r in runs if r.summary and "linear_acc_ssl" in r.summary]
     if not have:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(have) + 2), 3.2))
     xs = range(len(have))
     ssl = [100 * r.summary["linear_acc_ssl"] for r in have]

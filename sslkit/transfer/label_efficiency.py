@@ -19,6 +19,7 @@ import lightning as L
 import numpy as np
 
 from sslkit.transfer.runner import STRATEGIES, BackboneSource, FeatureCache, TrainSettings, run_strategy
+from sslkit.utils.plotting import pyplot, save_figure
 
 
 def label_efficiency(
@@ -109,12 +110,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Accuracy vs. label fraction (log scale), one line with error bars per (backbone, strategy)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     for (b, s), d in summarise(rows).items():
         f = list(d)
         ax.errorbar([100 * x for x in f], [100 * d[x][0] for x in f], yerr=[100 * d[x][1] for x in f], marker="o",
@@ -126,8 +122,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def log_to_wandb(out: Path, table: str, mode: str | None, name: str = "label_efficiency",

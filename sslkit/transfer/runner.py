@@ -16,11 +16,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from sslkit.transfer.classic import fit_score
+from sslkit.data.contracts import LabelledData, implements
+from sslkit.metrics.linear import CLASSIC, fit_score, score, train_linear_head
 from sslkit.transfer.export import build_backbone
 from sslkit.transfer.strategies import get_strategy, list_strategies
 from sslkit.utils.features import accuracy, extract_features
@@ -88,31 +88,6 @@ class TrainSettings:
     accelerator: str = "cpu"
 
 
-def train_linear_head(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int = 300, lr: float = 1e-2,
-                      weight_decay: float = 1e-4, seed: int = 0) -> nn.Module:
-    """Full-batch AdamW on standardised cached features: the linear probe of the sweeps."""
-    torch.manual_seed(seed)
-    mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-12)
-    head = nn.Linear(x.shape[1], num_classes)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    z = (x - mean) / std
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(head(z), y).backward()
-        opt.step()
-    return nn.Sequential(_Standardise(mean, std), head)
-
-
-class _Standardise(nn.Module):
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
 class FeatureCache:
     """Features of whole datasets, computed once per (backbone label, dataset name)."""
 
@@ -130,15 +105,15 @@ class FeatureCache:
         return self._store[key]
 
 
-def subset_positions(datamodule: Any, fraction: float, seed: int) -> np.ndarray | None:
+def subset_positions(datamodule: LabelledData, fraction: float, seed: int) -> np.ndarray | None:
     """Positions of the ``fraction``/``seed`` label subset inside the full labelled train set, if computable."""
-    if not hasattr(datamodule, "labelled_indices"):
+    if not implements(datamodule, "labelled_indices"):
         return None
     full = datamodule.labelled_indices(1.0, 0)
     return np.searchsorted(full, datamodule.labelled_indices(fraction, seed))
 
 
-def run_cached(strategy: str, source: BackboneSource, datamodule: Any, fraction: float, seed: int,
+def run_cached(strategy: str, source: BackboneSource, datamodule: LabelledData, fraction: float, seed: int,
                eval_sets: dict[str, Dataset], cache: FeatureCache, settings: TrainSettings,
                domain: str = "default") -> dict[str, float]:
     """Score a frozen-feature strategy; the train features are sliced from the cached full train split."""
@@ -153,8 +128,7 @@ def run_cached(strategy: str, source: BackboneSource, datamodule: Any, fraction:
     if strategy == "linear":
         head = train_linear_head(xtr, ytr, int(datamodule.num_classes), settings.linear_steps, settings.linear_lr,
                                  settings.weight_decay, seed)
-        with torch.no_grad():
-            return {k: float((head(x).argmax(1) == y).float().mean()) for k, (x, y) in tests.items()}
+        return score(head, tests)
     return fit_score(strategy, (xtr.numpy(), ytr.numpy()), {k: (x.numpy(), y.numpy()) for k, (x, y) in tests.items()},
                      seed=seed)
 

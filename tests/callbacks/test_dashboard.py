@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 from sslkit.callbacks import EmbeddingMap, RetrievalGrid, ViewsGrid
-from sslkit.callbacks import dashboard
+from sslkit.callbacks.dashboard import embedding_map
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -122,14 +122,14 @@ def test_embedding_map_logs_image_table_and_scatter_to_wandb(tmp_path, monkeypat
 
 
 def test_embedding_map_falls_back_to_tsne_with_one_info_line(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(dashboard, "umap_available", lambda: False)
+    monkeypatch.setattr(embedding_map, "umap_available", lambda: False)
     cb = EmbeddingMap(every_n_validations=1, umap_min_points=10)
     with caplog.at_level(logging.INFO):
         assert cb.resolved_method(100) == "tsne" and cb.resolved_method(100) == "tsne"
     assert sum("umap-learn is not installed" in r.getMessage() for r in caplog.records) == 1
-    monkeypatch.setattr(dashboard, "umap_available", lambda: True)
+    monkeypatch.setattr(embedding_map, "umap_available", lambda: True)
     assert cb.resolved_method(100) == "umap" and cb.resolved_method(9) == "tsne"  # small maps: t-SNE is cheaper
-    monkeypatch.setattr(dashboard, "umap_available", lambda: False)
+    monkeypatch.setattr(embedding_map, "umap_available", lambda: False)
     with pytest.raises(ValueError, match="pip install umap-learn"):
         EmbeddingMap(method="umap")
     feats, labels = _clusters(30)
@@ -142,7 +142,7 @@ def test_umap_reduction_keeps_clusters_apart():
     """UMAP (umap-learn, the viz extra): compiles its kernels on first use, about 20-30 s on the 2-core machine."""
     feats, labels = _clusters(60)
     threads = torch.get_num_threads()
-    xy = dashboard.reduce_2d(feats.numpy(), "umap")
+    xy = embedding_map.reduce_2d(feats.numpy(), "umap")
     assert torch.get_num_threads() == threads  # numba changes it; training arithmetic (and exact resume) would follow
     centres = np.stack([xy[labels.numpy() == c].mean(0) for c in range(3)])
     within = max(np.linalg.norm(xy[labels.numpy() == c] - centres[c], axis=1).max() for c in range(3))
@@ -153,7 +153,7 @@ def test_a_failing_panel_warns_and_the_run_goes_on(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no memory")
 
-    monkeypatch.setattr(dashboard, "reduce_2d", broken)
+    monkeypatch.setattr(embedding_map, "reduce_2d", broken)
     feats, labels = _clusters(20)
     with pytest.warns(UserWarning, match="EmbeddingMap: no panel at epoch 3 .*no memory"):
         _validate(EmbeddingMap(every_n_validations=1), fake_trainer(tmp_path), feats, labels)

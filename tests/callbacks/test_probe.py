@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from types import SimpleNamespace
 
 import lightning as L
-import numpy as np
 import pytest
 import torch
 import yaml
@@ -17,7 +15,6 @@ from conftest import RECIPES, run_cli
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
 
 
-# ---------------------------------------------------------------------------------------------- fit_logistic
 def _blobs(n: int = 300, d: int = 6, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % classes
@@ -26,72 +23,10 @@ def _blobs(n: int = 300, d: int = 6, classes: int = 3, seed: int = 0) -> tuple[t
     return (centres[y] + torch.randn(n, d, generator=g)) * scale + 3.0, y
 
 
-def test_fit_logistic_matches_scikit_learn():
-    """Same objective as StandardScaler + LogisticRegression(C=1): same probabilities, not just the same argmax."""
-    from sslkit.callbacks.probe import fit_logistic
-    from sslkit.transfer.classic import classic_classifier
+def test_probe_validates_arguments():
+    from sslkit.callbacks import OnlineLinearProbe
 
-    x, y = _blobs()
-    probe, loss = fit_logistic(x, y, 3, l2=1.0)
-    clf = classic_classifier("logistic", tol=1e-8).fit(x.double().numpy(), y.numpy())
-    ours = torch.softmax(probe(x), dim=1).double().numpy()
-    np.testing.assert_allclose(ours, clf.predict_proba(x.double().numpy()), atol=2e-4)
-    ref_loss = -np.mean(np.log(clf.predict_proba(x.double().numpy())[np.arange(len(y)), y.numpy()]))
-    assert loss == pytest.approx(ref_loss, abs=1e-4)
-    assert not probe.weight.requires_grad and probe.weight.dtype == torch.float32
-
-
-def test_fit_logistic_closed_form_two_symmetric_points():
-    """n/2 samples at z=+1 (class 1), n/2 at z=-1 (class 0): logit gap 2a z with l2 * a = n * sigmoid(-2a)."""
-    from sslkit.callbacks.probe import fit_logistic
-
-    n, l2 = 10, 4.0
-    x = torch.tensor([[1.0]] * (n // 2) + [[-1.0]] * (n // 2)) * 5.0 + 7.0  # raw scale 5, offset 7: folding undoes both
-    y = torch.tensor([1] * (n // 2) + [0] * (n // 2))
-    lo, hi = 0.0, 10.0
-    for _ in range(100):  # bisection for the stationary point of n * log(1 + exp(-2a)) + l2 * a^2
-        a = (lo + hi) / 2
-        lo, hi = (a, hi) if l2 * a < n * torch.sigmoid(torch.tensor(-2 * a)).item() else (lo, a)
-    probe, _ = fit_logistic(x, y, 2, l2=l2, tol=1e-7)
-    gap = probe.weight[1] - probe.weight[0]
-    assert gap.item() == pytest.approx(2 * a / 5.0, rel=1e-4)  # 2a per standardised unit = 2a / 5 per raw unit
-    logits = probe(torch.tensor([[7.0]]))  # the mean: exactly on the boundary
-    assert (logits[0, 1] - logits[0, 0]).abs().item() < 1e-4
-
-
-def test_fit_logistic_under_inference_mode_and_autocast():
-    """Lightning may call evaluation hooks under inference mode (and bf16 autocast): same fit as outside."""
-    from sslkit.callbacks.probe import fit_logistic
-
-    x, y = _blobs()
-    ref, _ = fit_logistic(x, y, 3)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        probe, _ = fit_logistic(x.clone(), y.clone(), 3)
-    assert probe.weight.dtype == torch.float32
-    torch.testing.assert_close(probe.weight, ref.weight, rtol=0, atol=0)
-
-
-def test_fit_logistic_keeps_constant_features_finite():
-    from sslkit.callbacks.probe import fit_logistic
-
-    x, y = _blobs(d=4)
-    x = torch.cat([x, torch.full((len(y), 2), 5.0)], dim=1)  # two dead units
-    probe, loss = fit_logistic(x, y, 3)
-    assert torch.isfinite(probe.weight).all() and torch.isfinite(probe.bias).all() and math.isfinite(loss)
-    assert (probe(x).argmax(1) == y).float().mean() > 0.8
-
-
-def test_fit_logistic_validates_arguments():
-    from sslkit.callbacks.probe import fit_logistic
-
-    x, y = _blobs()
-    with pytest.raises(ValueError, match="num_classes >= 2"):
-        fit_logistic(x, y, 1)
-    with pytest.raises(ValueError, match="features"):
-        fit_logistic(x[:0], y[:0], 3)
     with pytest.raises(ValueError, match="l2 > 0"):
-        from sslkit.callbacks import OnlineLinearProbe
-
         OnlineLinearProbe(l2=0)
 
 
@@ -121,7 +56,7 @@ def _validate(cb, module, bank, val, batch: int = 64) -> None:
 
 def test_callback_fits_the_capped_labelled_bank_and_scores_val():
     from sslkit.callbacks import OnlineLinearProbe
-    from sslkit.callbacks.probe import fit_logistic
+    from sslkit.metrics.linear import fit_logistic
 
     x, y = _blobs(n=400)
     bank_x, bank_y = x[:300].clone(), y[:300].clone()
@@ -192,7 +127,7 @@ class OfflineRecorder(L.Callback):
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
             return
-        from sslkit.callbacks.summary import linear_eval
+        from sslkit.metrics.linear import linear_eval
         from sslkit.utils.features import extract_features
 
         dm = trainer.datamodule

@@ -134,3 +134,20 @@ def test_resumed_run_continues_where_it_stopped(converted, tmp_path):
 def test_missing_conversion_names_the_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="sslkit convert-litdata"):
         StreamingImageDataModule(str(tmp_path / "nothing"))
+
+
+
+def test_convert_litdata_command_passes_every_flag(tmp_path, monkeypatch, capsys):
+    """``sslkit convert-litdata`` (sslkit.data.commands, run by sslkit.commands) hands the flags to convert_image_folder.
+
+    The conversion itself is tested above (the ``converted`` fixture); here the recorder checks the command wiring.
+    """
+    import sslkit.data.streaming as streaming
+    from sslkit.cli import main
+
+    calls = []
+    monkeypatch.setattr(streaming, "convert_image_folder", lambda *a: calls.append(a) or Path(a[1]))
+    main(["convert-litdata", "--root", "in/train", "--val_root", "in/val", "--out", str(tmp_path / "chunks"),
+          "--test_fraction", "0.2", "--labelled", "false", "--num_workers", "3"])
+    assert calls == [("in/train", str(tmp_path / "chunks"), False, "in/val", None, 0.1, 0.2, 0, "64MB", 3)]
+    assert f"wrote {tmp_path / 'chunks'}/{{train,val,test}}" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+import torchmetrics
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -177,3 +178,49 @@ def test_optimizers_of_every_stage_stay_out_of_the_hyperparameters():
     assert gan.hparams["latent_dim"] == 4 and gan.hparams["backbone"] == "tiny_cnn"
     assert not {"optimizer", "lr_scheduler", "discriminator_optimizer", "discriminator_lr_scheduler"} & set(gan.hparams)
     assert not any(callable(v) for v in gan.hparams_initial.values())
+
+
+class _SumCount(torchmetrics.Metric):
+    """Sum and number of the validation labels seen: values easy to compute by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, labels: torch.Tensor) -> None:
+        self.total += labels.sum()
+        self.count += labels.numel()
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return {"label_sum": self.total, "seen": self.count.float()}
+
+
+class WithValMetric(Rotation4):
+    val_metric_names = {"seen": "items"}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.val_metric = _SumCount()
+
+    def validation_metrics(self):
+        return self.val_metric
+
+    def validation_outputs(self, inputs):
+        self.val_metric.update(torch.full((inputs.shape[0],), 2.0))
+        return super().validation_outputs(inputs)
+
+
+def test_validation_metrics_are_logged_renamed_and_reset_by_the_base():
+    """3 batches of 4 clean images, each updating with label 2: val/label_sum = 24, val/items = 12, every validation."""
+    model = WithValMetric(**TINY)
+    clean = DataLoader([(torch.randn(4, 3, 8, 8), torch.arange(4) % 2) for _ in range(3)], batch_size=None)
+    trainer = _trainer()
+    for _ in range(2):  # reset between validations: the second reads the same, not twice as much
+        trainer.validate(model, clean, verbose=False)
+        assert float(trainer.callback_metrics["val/label_sum"]) == 24.0
+        assert float(trainer.callback_metrics["val/items"]) == 12.0 and "val/seen" not in trainer.callback_metrics
+    assert int(model.val_metric.count) == 0
+    trainer = _trainer()
+    trainer.validate(Rotation4(**TINY), clean, verbose=False)  # no metric: nothing logged
+    assert not any(k.startswith("val/") for k in trainer.callback_metrics)

@@ -66,6 +66,16 @@ def test_every_method_is_found():
     assert "SSLMethod" not in names
 
 
+def test_every_method_is_exported_once_from_sslkit_methods():
+    """The re-exports are generated from the families' __all__: every method class, each under its own name."""
+    import sslkit.methods as methods
+
+    exported = {n for n in methods.__all__ if n not in ("SSLMethod", "Stage", "all_methods", "load_method")}
+    assert exported == {c.__name__ for c in all_methods()}
+    assert len(methods.__all__) == len(set(methods.__all__))
+    assert all(getattr(methods, c.__name__) is c for c in all_methods())
+
+
 @pytest.mark.parametrize("cls", all_methods(), ids=lambda c: c.__name__)
 def test_method_contract(cls: type[SSLMethod], tmp_path: Path) -> None:
     cli = build(recipe_for(cls), tmp_path)

@@ -8,7 +8,7 @@ import pytest
 from conftest import RECIPES, run_cli
 from sslkit.cli import main
 from sslkit.data import ShiftedDigitsDataModule
-from sslkit.transfer.commands import COMMANDS, parser
+from sslkit.commands import COMMANDS, parser
 from sslkit.transfer.cross_domain import cross_domain
 from sslkit.transfer.runner import BackboneSource, TrainSettings
 from sslkit.transforms import ViewAugment

@@ -81,7 +81,7 @@ def _digits_eval_sets():
 @pytest.mark.ddp
 @pytest.mark.slow
 def test_metrics_are_synchronised_and_match_one_process(ddp_run) -> None:
-    from sslkit.callbacks.probe import fit_logistic
+    from sslkit.metrics.linear import fit_logistic
     from sslkit.metrics import KNNAccuracy
     from sslkit.metrics.collapse import embedding_std
     from sslkit.methods import load_method

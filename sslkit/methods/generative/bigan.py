@@ -6,11 +6,10 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from sslkit.heads.generative import JointDiscriminator
+from sslkit.heads.generative import GANGenerator, JointDiscriminator
 from sslkit.losses.generative import discriminator_accuracy, discriminator_loss, generator_loss
 from sslkit.methods.base import SSLMethod, Stage
 from sslkit.methods.generative.autoencoder import pixel_space
-from sslkit.methods.generative.gan import GANGenerator
 
 
 class BiGAN(SSLMethod):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 
 from sslkit.heads import DINOHead
 from sslkit.losses import DINOLoss
 from sslkit.methods.base import SSLMethod
 from sslkit.utils.momentum import MomentumEncoder
+from sslkit.utils.multicrop import multicrop_forward
 
 
 class DINO(SSLMethod):
@@ -69,11 +68,9 @@ class DINO(SSLMethod):
         g = self.num_global_views
         n = views[0].shape[0]
         student, features = [], None
-        for _, group in itertools.groupby(views, key=lambda v: tuple(v.shape)):  # one pass per resolution
-            group = list(group)
-            f = self.backbone(torch.cat(group))
+        for count, f in multicrop_forward(self.backbone, views):  # one pass per resolution
             features = f[:n] if features is None else features
-            student.extend(self.head(f).chunk(len(group)))
+            student.extend(self.head(f).chunk(count))
         teacher = list(self.teacher(torch.cat(views[:g])).chunk(g))
         loss = self.criterion(student, teacher, epoch=self.current_epoch)
         return {"loss": loss, "features": features,

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sslkit.heads import SwAVProjectionHead, SwAVPrototypes
 from sslkit.losses import SwAVLoss
 from sslkit.methods.base import SSLMethod
-
-
-@contextmanager
-def _frozen_bn_stats(module: nn.Module, enabled: bool = True) -> Iterator[None]:
-    """Keep BatchNorm running statistics unchanged (momentum 0) inside the block; batch statistics still normalise."""
-    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if enabled else []
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, momentum in zip(bns, saved):
-            m.momentum = momentum
+from sslkit.utils.multicrop import multicrop_forward
 
 
 class SwAV(SSLMethod):
@@ -66,26 +49,11 @@ class SwAV(SSLMethod):
         self.num_global_views = num_global_views
         self.num_views = (num_global_views, None)
 
-    def _features(self, views: list[torch.Tensor]) -> torch.Tensor:
-        """Backbone features of all views, concatenated; one pass per run of same-size views.
-
-        Only the passes over global crops update BatchNorm running statistics: small
-        local crops have other statistics, and evaluation images look like global crops.
-        """
-        out, start = [], 0
-        while start < len(views):
-            end = start + 1
-            while end < len(views) and views[end].shape[-2:] == views[start].shape[-2:]:
-                end += 1
-            with _frozen_bn_stats(self.backbone, enabled=start >= self.num_global_views):
-                out.append(self.backbone(torch.cat(views[start:end])))
-            start = end
-        return torch.cat(out)
-
     def training_loss(self, views: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         n = views[0].shape[0]
         self.prototypes.normalize()
-        features = self._features(views)
+        # only global-crop passes update BatchNorm statistics: evaluation images look like global crops
+        features = torch.cat([f for _, f in multicrop_forward(self.backbone, views, self.num_global_views)])
         scores = self.prototypes(F.normalize(self.projector(features), dim=1)).chunk(len(views))
         g = self.num_global_views
         return {"loss": self.criterion(scores[:g], scores[g:]), "features": features[:n]}

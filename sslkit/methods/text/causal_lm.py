@@ -50,6 +50,7 @@ class CausalLM(SSLMethod):
     """
 
     inputs = "tokens"
+    val_metric_names = {"mlm_loss": "lm_loss", "masked_acc": "next_token_acc"}
 
     def __init__(self, tie_embeddings: bool = True, **kwargs) -> None:
         kwargs.setdefault("backbone", "gpt2")
@@ -95,9 +96,5 @@ class CausalLM(SSLMethod):
             return {"features": self.backbone.pool(hidden, mask)}
         return super().validation_outputs(inputs)
 
-    def on_validation_epoch_end(self) -> None:
-        if int(self.val_lm.count) > 0 or self.trainer.world_size > 1:
-            names = {"mlm_loss": "lm_loss", "masked_acc": "next_token_acc", "perplexity": "perplexity"}
-            for name, value in self.val_lm.compute().items():
-                self.log(f"val/{names[name]}", value, add_dataloader_idx=False, sync_dist=False)
-        self.val_lm.reset()
+    def validation_metrics(self) -> MaskedLMMetrics:
+        return self.val_lm  # logged by the base as val/lm_loss, val/next_token_acc, val/perplexity

@@ -87,8 +87,5 @@ class MaskedLM(SSLMethod):
             return {"features": self.backbone.pool(hidden, mask)}
         return super().validation_outputs(inputs)
 
-    def on_validation_epoch_end(self) -> None:
-        if int(self.val_mlm.count) > 0 or self.trainer.world_size > 1:
-            for name, value in self.val_mlm.compute().items():
-                self.log(f"val/{name}", value, add_dataloader_idx=False, sync_dist=False)
-        self.val_mlm.reset()
+    def validation_metrics(self) -> MaskedLMMetrics:
+        return self.val_mlm  # logged by the base as val/mlm_loss, val/masked_acc, val/perplexity
