@@ -48,10 +48,13 @@ from typing import Any
 import lightning as L
 import torch
 
-#: Locations (``path suffix:function``) whose calls act on tensors that stay on the host on a GPU as well.
-HOST_ONLY: dict[str, str] = {}
+#: Location prefixes whose calls act on tensors that stay on the host on a GPU as well, with the reason.
+HOST_ONLY: dict[str, str] = {
+    "torch/optim/": "torch's optimizers keep their step counters on the CPU unless capturable=True or fused=True",
+}
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
+_OPTIM_DIR = os.path.join(_TORCH_DIR, "optim")
 _HERE = os.path.abspath(__file__)
 _D2H_METHODS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__", "nonzero")
 _D2H_FUNCTIONS = ("nonzero", "masked_select", "unique", "argwhere")
@@ -92,13 +95,15 @@ class SyncCounter:
 
     # ------------------------------------------------------------------ recording
     def _where(self) -> str:
-        frame = sys._getframe(2)
+        frame, optim = sys._getframe(2), None
         while frame is not None:
             path = frame.f_code.co_filename
+            if optim is None and path.startswith(_OPTIM_DIR):
+                optim = f"torch/optim/{path[len(_OPTIM_DIR):].lstrip(os.sep)}:{frame.f_lineno}"
             if not path.startswith(_TORCH_DIR) and os.path.abspath(path) != _HERE:
-                return f"{_short(path)}:{frame.f_lineno}"
+                return optim or f"{_short(path)}:{frame.f_lineno}"
             frame = frame.f_back
-        return "?"
+        return optim or "?"
 
     def record(self, kind: str) -> None:
         """Count one call of ``kind`` at the caller's location (if enabled, and not nested in a counted call)."""
