@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu_results}"
 DRY=""; STEPS=100; WARMUP=20
-if [ "${1:-}" = "--cpu-dry-run" ]; then DRY="--cpu-dry-run"; STEPS=2; WARMUP=0; OUT="${OUT%gpu_results}cpu_dry_run"; fi
+if [ "${1:-}" = "--cpu-dry-run" ]; then DRY="--cpu-dry-run --train-images 256"; STEPS=2; WARMUP=0; OUT="${OUT%gpu_results}cpu_dry_run"; fi
 mkdir -p "$OUT"
 rm -f "$OUT/summary.log"
 export PYTHONUNBUFFERED=1 WANDB_MODE=disabled WANDB_SILENT=true LITDATA_DISABLE_VERSION_CHECK=1
@@ -81,7 +81,7 @@ phase recipes_cifar10 200 "$PY" benchmarks/recipe_smoke.py --out "$OUT/recipes_c
   --timeout 60 $DRY $GPU_RECIPES
 # shellcheck disable=SC2086
 phase recipes_imagenet100 150 "$PY" benchmarks/recipe_smoke.py --out "$OUT/recipes_imagenet100" --synthetic --steps "$STEPS" \
-  --warmup "$WARMUP" --train-images 2048 --timeout 60 $DRY $IN100_RECIPES
+  --warmup "$WARMUP" --timeout 60 ${DRY:---train-images 2048} $IN100_RECIPES
 
 # 4. compile on last: the longest and least essential phase gets what is left of the budget
 [ -z "$DRY" ] && phase throughput_compile 150 "$PY" "${BENCH[@]}" --compile --warmup 15 --columns compute,device,aug_sslkit \

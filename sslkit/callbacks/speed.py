@@ -65,6 +65,10 @@ class SpeedMonitor(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if pl_module.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(pl_module.device)
+        if self.warmup_steps == 0:  # every step is timed: start the clock now
+            self._sync(pl_module)
+            self._start = time.perf_counter()
+            self._last = (0, self._start)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
