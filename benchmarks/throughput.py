@@ -8,6 +8,13 @@ optimizer step) when the batches come from:
 * device: sslkit's ``augment_on: device`` pipeline: uint8 batches from memory
   (one index per batch, pinned, copied non-blocking), augmented as whole tensors
   on the device (:meth:`ImageDataModule.augment_batch`);
+* fit: the same method, backbone and data through ``sslkit fit``: the CLI, the
+  recipe's Trainer settings (``--recipe``, default the method's CIFAR-10 recipe),
+  every default callback (guards, collapse monitor, dashboards, checkpoints,
+  learning-rate monitor, progress bar, loggers) and the recipe's own callbacks,
+  on synthetic data of the same shape, on one device; the rate is
+  :class:`~sslkit.callbacks.SpeedMonitor`'s after ``--warmup`` steps (measured
+  once per row: one CLI launch); ``fit / device`` is its ratio to the bare loop;
 * worker: sslkit's ``augment_on: worker`` pipeline: torchvision v2 per image on
   tensors in DataLoader workers;
 * peer: the loop lightly and solo-learn use: a shuffled DataLoader over PIL
@@ -24,9 +31,8 @@ max allocated, or the process's peak RSS on CPU.
 Each pipeline runs ``--warmup`` untimed steps (worker start-up, compilation),
 then ``--steps`` timed ones with a device synchronisation only at both ends;
 ``--repeats`` runs every column again (starting each round at another column)
-and reports medians: rates over the rounds, ratios within each round. Lightning's loop,
-callbacks and logging are not in these numbers: ``benchmarks/gpu_check.sh``
-times full ``sslkit fit`` runs.
+and reports medians: rates over the rounds, ratios within each round. Only the
+fit column includes Lightning's loop, callbacks and logging.
 
     python benchmarks/throughput.py --quick          # CPU, about a minute: ResNet-18 and a small CNN at 32 px
     python benchmarks/throughput.py --backbone timm:resnet18 --backbone-kwargs '{"cifar_stem": true}' \\
@@ -63,7 +69,8 @@ from sslkit.utils.flops import count_flops, peak_flops  # noqa: E402
 warnings.filterwarnings("ignore", message=".*self.log.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
-PIPELINES = ("compute", "device", "worker", "peer")
+PIPELINES = ("compute", "device", "fit", "worker", "peer")
+ROOT = Path(__file__).resolve().parents[1]
 AUGMENTS = ("aug_sslkit", "aug_kornia", "aug_per_sample")
 
 
@@ -85,6 +92,7 @@ class Config:
     blur_prob: float = 0.0
     repeats: int = 1
     columns: tuple[str, ...] = PIPELINES + AUGMENTS
+    recipe: str | None = None  # fit column: default recipes/pretrain/cifar10/<method>.yaml
 
 
 def _sync(device: torch.device) -> None:
@@ -181,6 +189,42 @@ def _peak_memory_gb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
+def fit_rate(cfg: Config, device: torch.device) -> float:
+    """Images/s of ``sslkit fit`` (the recipe, every default callback) on synthetic data shaped as ``cfg``."""
+    import os
+    import tempfile
+
+    from sslkit.callbacks import SpeedMonitor
+    from sslkit.cli import SSLKitCLI
+
+    recipe = cfg.recipe or str(ROOT / "recipes" / "pretrain" / "cifar10" / f"{cfg.method}.yaml")
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as root:
+        out = Path(root) / "speed.json"
+        monitor = {"class_path": "sslkit.callbacks.SpeedMonitor",
+                   "init_args": {"warmup_steps": cfg.warmup, "every_n_steps": 10**9, "out": str(out)}}
+        args = ["fit", "--config", recipe, f"--trainer.max_steps={cfg.warmup + cfg.steps}",
+                f"--trainer.default_root_dir={root}", "--trainer.devices=1", "--wandb.mode=disabled", "--report=false",
+                f"--trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+                f"--trainer.precision={'bf16-mixed' if cfg.bf16 else '32-true'}",
+                f"--model.init_args.backbone={cfg.backbone}",
+                f"--model.init_args.backbone_kwargs={json.dumps(cfg.backbone_kwargs)}",
+                "--data.class_path=sslkit.data.SyntheticImageDataModule",
+                f"--data.init_args.train_size={cfg.batch_size * (cfg.warmup + cfg.steps + 2)}",
+                f"--data.init_args.image_size={cfg.size}", f"--data.init_args.batch_size={cfg.batch_size}",
+                "--data.init_args.val_size=64", "--data.init_args.test_size=64", "--data.init_args.eval_batch_size=64",
+                f"--data.init_args.num_workers={cfg.num_workers}", "--data.init_args.augment_on=device",
+                f'--data.init_args.views=[{{"size": {cfg.size}, "num_views": 2, "blur_prob": {cfg.blur_prob}}}]',
+                f"--trainer.callbacks+={json.dumps(monitor)}"]
+        if device.type == "cpu":
+            args.append("--trainer.sync_batchnorm=false")  # SyncBatchNorm refuses CPU modules (a recipe with strategy ddp)
+        cli = SSLKitCLI(args=args)
+        torch.set_num_threads(threads)  # as the other columns
+        speed = next(c for c in cli.trainer.callbacks if isinstance(c, SpeedMonitor)).summary
+    return float(speed["images_per_sec"] or float("nan"))
+
+
 def run(cfg: Config, device: torch.device) -> dict:
     """Measure one configuration; returns the row (rates in images/s)."""
     torch.manual_seed(0)
@@ -261,7 +305,15 @@ def run(cfg: Config, device: torch.device) -> dict:
     def per_sample_step(batch) -> int:
         return batch[0].shape[0]
 
+    fit_once: list[float] = []
+
+    def fit_column() -> float:  # one CLI launch per row: the value is reused in later rounds
+        if not fit_once:
+            fit_once.append(fit_rate(cfg, device))
+        return fit_once[0]
+
     measures: dict[str, Callable[[], float]] = {
+        "fit": fit_column,
         "compute": lambda: _timed(device, cfg.warmup, cfg.steps, cycle(fixed), lambda b: step(*b)),
         "device": lambda: _timed(device, cfg.warmup, cfg.steps, _forever(lambda: dm.train_dataloader()), device_step),
         "worker": lambda: _timed(device, cfg.warmup, cfg.steps, _forever(lambda: worker_dm.train_dataloader()),
@@ -304,7 +356,9 @@ def run(cfg: Config, device: torch.device) -> dict:
            "runs": runs, "finite_loss": finite, "peak_memory_gb": _peak_memory_gb(device)}
     if "compute" in rates:
         row["efficiency"] = {k: median([run[k] / run["compute"] for run in runs])
-                             for k in ("device", "worker", "peer") if k in rates}
+                             for k in ("device", "fit", "worker", "peer") if k in rates}
+    if "fit" in rates and "device" in rates:
+        row["fit_over_device"] = median([run["fit"] / run["device"] for run in runs])
     if "device" in rates and "peer" in rates:
         row["device_over_peer"] = median([run["device"] / run["peer"] for run in runs])
     peak = peak_flops(device, cfg.bf16)
@@ -333,8 +387,8 @@ def _rate(x: float | None) -> str:
 
 def markdown(rows: list[dict]) -> str:
     """The results as one markdown table, a row per configuration."""
-    head = ["backbone", "px", "batch", "prec.", "compile", "GFLOP/img", "compute", "device", "worker", "peer",
-            "eff. device", "eff. worker", "device / peer", "aug sslkit", "aug kornia", "aug per-sample",
+    head = ["backbone", "px", "batch", "prec.", "compile", "GFLOP/img", "compute", "device", "fit", "worker", "peer",
+            "eff. device", "eff. worker", "fit / device", "device / peer", "aug sslkit", "aug kornia", "aug per-sample",
             "TFLOP/s (device)", "MFU (compute)", "MFU (device)", "peak mem GB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -344,7 +398,8 @@ def markdown(rows: list[dict]) -> str:
         cells = [f"`{name}`", str(c["size"]), str(c["batch_size"]), "bf16" if c["bf16"] else "fp32",
                  "on" if c["compile"] else "off", _fmt(r["flops_per_image"] / 1e9, 2),
                  *[_rate(rates.get(k)) for k in PIPELINES],
-                 _fmt(eff.get("device"), 2), _fmt(eff.get("worker"), 2), _fmt(r.get("device_over_peer"), 1) + ("x" if r.get("device_over_peer") else ""),
+                 _fmt(eff.get("device"), 2), _fmt(eff.get("worker"), 2), _fmt(r.get("fit_over_device"), 2),
+                 _fmt(r.get("device_over_peer"), 1) + ("x" if r.get("device_over_peer") else ""),
                  *[_rate(rates.get(k)) for k in AUGMENTS],
                  _fmt(r["tflops"].get("device"), 3),
                  *["-" if mfu.get(k) is None else f"{100 * mfu[k]:.1f}%" for k in ("compute", "device")],
@@ -378,6 +433,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model's modules and the augmentation")
     p.add_argument("--columns", default=",".join(PIPELINES + AUGMENTS), help="comma-separated subset")
+    p.add_argument("--recipe", help="fit column: the recipe (default recipes/pretrain/cifar10/<method>.yaml)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of the main process (default: torch's; --quick: 1, so that the main process and "
@@ -408,7 +464,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         configs = [Config(method=args.method, backbone=args.backbone, backbone_kwargs=args.backbone_kwargs,
                           size=args.size, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
                           num_workers=args.num_workers, bf16=args.bf16, channels_last=args.channels_last,
-                          compile=args.compile, blur_prob=args.blur_prob, repeats=args.repeats, columns=columns)]
+                          compile=args.compile, blur_prob=args.blur_prob, repeats=args.repeats, columns=columns,
+                          recipe=args.recipe)]
     rows = []
     for cfg in configs:
         start = time.perf_counter()

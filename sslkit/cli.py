@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins import CheckpointIO
@@ -46,6 +46,7 @@ from sslkit.callbacks.dashboard import EmbeddingMap, RetrievalGrid, ViewsGrid
 from sslkit.callbacks.data_health import UnreadableFilesMonitor
 from sslkit.callbacks.guards import NonFiniteGuard, RankFailureReport, ViewSizeCheck
 from sslkit.callbacks.resume import CHECKPOINT_KEY, ResumeState
+from sslkit.callbacks.speed import sync_free_progress_bar
 from sslkit.utils.checkpoint import WRITE_ERRNOS, CheckpointWriteError, write_error_message
 
 
@@ -177,6 +178,8 @@ class SSLKitCLI(LightningCLI):
             callbacks.append(ModelCheckpoint(dirpath=root / "checkpoints", save_last=True))
         if cfg.get("logger") is not False and not any(isinstance(c, LearningRateMonitor) for c in callbacks):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
+        if cfg.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(sync_free_progress_bar())  # shows train/loss without a device sync per step
         kwargs["callbacks"] = callbacks
         plugins = cfg.get("plugins")
         plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [] if plugins is None else [plugins]

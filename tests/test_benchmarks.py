@@ -26,12 +26,15 @@ def test_throughput_prints_every_column(capsys):
         "--device", "cpu", "--backbone", "tiny_cnn", "--backbone-kwargs", '{"widths": [4]}', "--size", "8",
         "--batch-size", "8", "--steps", "1", "--warmup", "1", "--num-workers", "0"])
     (row,) = rows
-    assert set(row["rates"]) == {"compute", "device", "worker", "peer", "aug_sslkit", "aug_kornia", "aug_per_sample"}
+    assert set(row["rates"]) == {"compute", "device", "fit", "worker", "peer", "aug_sslkit", "aug_kornia",
+                                 "aug_per_sample"}
     assert all(r > 0 and math.isfinite(r) for r in row["rates"].values()) and row["finite_loss"]
     assert row["flops_per_image"] > 0 and row["mfu"] is None  # CPU: FLOP/s only
-    assert set(row["efficiency"]) == {"device", "worker", "peer"}
+    assert set(row["efficiency"]) == {"device", "fit", "worker", "peer"}
+    # the fit column is sslkit fit itself: the ratio is of the two measured rates
+    assert row["fit_over_device"] == pytest.approx(row["rates"]["fit"] / row["rates"]["device"])
     out = capsys.readouterr().out
-    assert "| backbone |" in out and "aug kornia" in out and "eff. device" in out
+    assert "| backbone |" in out and "aug kornia" in out and "eff. device" in out and "fit / device" in out
 
 
 def test_recipe_smoke_writes_cifar_the_datamodule_reads(tmp_path: Path):

@@ -19,6 +19,25 @@ def _all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     return bool(torch.stack(flags).all()) if flags else True
 
 
+def _any_nonfinite(tensors: Iterable[torch.Tensor]) -> torch.Tensor | None:
+    """A 0-d bool tensor, on the device, true if any element of ``tensors`` is NaN or infinite (no host sync).
+
+    One fused max-norm per device and dtype (``torch._foreach_norm(ord=inf)`` propagates NaN and never
+    overflows); ``None`` when there is no floating-point tensor.
+    """
+    groups: dict[torch.device, list[torch.Tensor]] = {}
+    for t in tensors:
+        if t is not None and t.is_floating_point() and t.numel():
+            groups.setdefault(t.device, []).append(t.detach())
+    flags = [~torch.stack(torch._foreach_norm(ts, float("inf"))).isfinite().all() for ts in groups.values()]
+    if not flags:
+        return None
+    first = flags[0]
+    for f in flags[1:]:
+        first = first | f.to(first.device, non_blocking=True)
+    return first
+
+
 def _batch_finite(batch: Any) -> bool:
     if isinstance(batch, torch.Tensor):
         return not batch.is_floating_point() or bool(torch.isfinite(batch).all())
@@ -29,61 +48,119 @@ def _batch_finite(batch: Any) -> bool:
     return True
 
 
-class NonFiniteGuard(L.Callback):
-    """Stops the run, or skips the step, when the loss or the gradients are NaN/Inf.
+_KINDS = ("loss", "gradients", "weights after the optimizer step")
 
-    ``policy="stop"`` raises :class:`NonFiniteError` before the optimizer step
-    (so weights stay finite and no checkpoint is written after the error);
-    ``policy="skip"`` drops the step's gradients (the optimizer leaves the
+
+def _logging_step(trainer: L.Trainer) -> bool:
+    """Whether this training batch is one Lightning writes its logs at (``log_every_n_steps``)."""
+    connector = getattr(trainer, "_logger_connector", None)
+    if connector is not None and hasattr(connector, "should_update_logs"):
+        return bool(connector.should_update_logs)
+    n = getattr(trainer, "log_every_n_steps", 50) or 50
+    return (trainer.global_step + 1) % n == 0
+
+
+class NonFiniteGuard(L.Callback):
+    """Stops the run, or skips the step, when the loss, the gradients or the weights are NaN/Inf.
+
+    The checks run on the device every step; reading their result is a
+    host-device synchronisation, so with ``policy="stop"`` it is read only at
+    Lightning's logging steps (``trainer.log_every_n_steps``, or every
+    ``check_every_n_steps``), before any checkpoint is written, before
+    validation and at the end of training: training never waits for the GPU
+    in between. The error names the first step that went bad (its loss, its
+    gradients, or its weights after the optimizer step) and a checkpoint holding
+    non-finite tensors is never written, so the newest checkpoint is always
+    one from before that step. ``check_every_n_steps=1`` reads every step and
+    raises before the bad step's optimizer step (weights in memory stay finite),
+    at the cost of one synchronisation per step.
+
+    ``policy="skip"`` must decide within the step: it reads every step (like a
+    ``GradScaler``), drops the bad step's gradients (the optimizer leaves the
     weights untouched) and restores the buffers the bad forward pass changed
     (BatchNorm statistics, queues; sslkit methods also hold their momentum
-    encoders and learning-rate schedule on a skipped step), up to ``max_consecutive_skips`` in a row, then stops. Weights
-    that become non-finite after a step (e.g. an absurd learning rate) always
-    stop the run, and a checkpoint holding non-finite tensors is never written.
+    encoders and learning-rate schedule on a skipped step), up to
+    ``max_consecutive_skips`` in a row, then stops. Weights that become
+    non-finite after a step (e.g. an absurd learning rate) always stop the run.
     Under fp16 with a gradient scaler, infinite gradients are the scaler's
     business (it skips those steps) and only the loss is checked.
 
     Args:
         policy: ``stop`` or ``skip``.
         max_consecutive_skips: with ``skip``, stop after this many bad steps in a row.
-        check_weights: check weights after every optimizer step (one pass over the parameters).
+        check_weights: check weights and buffers after every optimizer step (one fused pass on the device).
+        check_every_n_steps: with ``stop``, read the device-side result every this many steps;
+            ``None`` (default): at Lightning's logging steps.
     """
 
     def __init__(self, policy: Literal["stop", "skip"] = "stop", max_consecutive_skips: int = 10,
-                 check_weights: bool = True) -> None:
+                 check_weights: bool = True, check_every_n_steps: int | None = None) -> None:
         if policy not in ("stop", "skip"):
             raise ValueError(f"policy must be 'stop' or 'skip', got {policy!r}")
         if max_consecutive_skips < 1:
             raise ValueError("max_consecutive_skips must be >= 1")
+        if check_every_n_steps is not None and check_every_n_steps < 1:
+            raise ValueError("check_every_n_steps must be >= 1 (or null: at Lightning's logging steps)")
         self.policy, self.max_consecutive_skips, self.check_weights = policy, max_consecutive_skips, check_weights
+        self.check_every_n_steps = check_every_n_steps
         self.skipped_steps = 0
         self._consecutive = 0
         self._loss_finite = True
         self._batch: Any = None
         self._buffers: dict[str, torch.Tensor] | None = None
+        self._first_bad: torch.Tensor | None = None  # on the device: -1, or 3 * global_step + kind of the first bad step
 
-    def _message(self, what: str, trainer: L.Trainer, pl_module: L.LightningModule) -> str:
-        lrs = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]
+    @property
+    def _immediate(self) -> bool:
+        return self.policy == "skip" or self.check_every_n_steps == 1
+
+    def _message(self, what: str, trainer: L.Trainer, pl_module: L.LightningModule, step: int | None = None) -> str:
+        lrs = [float(g["lr"]) for opt in trainer.optimizers for g in opt.param_groups]
         causes = []
         if self._batch is not None and not _batch_finite(self._batch):
             causes.append("the input batch itself contains NaN/Inf (bad data or augmentation)")
         causes += [f"a learning rate too high (current lr {max(lrs) if lrs else 'n/a':.3g})",
                    f"fp16 overflow (precision is {trainer.precision!r}; try bf16-mixed or 32-true)",
                    "bad input data (NaN/Inf pixels, empty crops, wrong normalisation)"]
-        return (f"non-finite {what} at global step {trainer.global_step} (epoch {trainer.current_epoch}) in "
+        when = (f"global step {trainer.global_step} (epoch {trainer.current_epoch})" if step is None else
+                f"global step {step} (found at step {trainer.global_step}, epoch {trainer.current_epoch})")
+        return (f"non-finite {what} at {when} in "
                 f"{type(pl_module).__name__}. Likely causes: " + "; ".join(causes) + ". The run stopped before "
                 "any checkpoint with non-finite weights was written; NonFiniteGuard(policy='skip') skips such steps.")
 
     def _stop(self, what: str, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         raise NonFiniteError(self._message(what, trainer, pl_module))
 
+    def _record(self, bad: torch.Tensor | None, kind: int, trainer: L.Trainer) -> None:
+        """Remember, on the device, the first step and kind that went bad (no host sync)."""
+        if bad is None:
+            return
+        if self._first_bad is None or self._first_bad.device != bad.device:
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=bad.device)
+        code = 3 * trainer.global_step + kind
+        self._first_bad = torch.where((self._first_bad < 0) & bad, code, self._first_bad)
+
+    def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Read the device-side result (one synchronisation) and raise :class:`NonFiniteError` if a step went bad."""
+        if self._first_bad is None:
+            return
+        code = int(self._first_bad)
+        if code >= 0:
+            step, kind = divmod(code, 3)
+            raise NonFiniteError(self._message(_KINDS[kind], trainer, pl_module, step))
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
-        self._batch, self._loss_finite = batch, True
+        self._loss_finite = True
+        if self._immediate:
+            self._batch = batch
         if self.policy == "skip":
             # every buffer, integer ones too (a queue's write pointer, a momentum encoder's step count)
             self._buffers = {k: b.detach().clone() for k, b in pl_module.named_buffers()}
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        if not self._immediate:
+            self._record(_any_nonfinite([loss]), 0, trainer)
+            return
         self._loss_finite = bool(torch.isfinite(loss.detach()).all())
         if not self._loss_finite and self.policy == "stop":
             self._stop("loss", trainer, pl_module)
@@ -92,6 +169,10 @@ class NonFiniteGuard(L.Callback):
                                  optimizer: torch.optim.Optimizer) -> None:
         scaler = getattr(trainer.precision_plugin, "scaler", None)
         grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not self._immediate:
+            if scaler is None:
+                self._record(_any_nonfinite(grads), 1, trainer)
+            return
         grads_finite = scaler is not None or _all_finite(grads)
         if self._loss_finite and grads_finite:
             self._consecutive = 0
@@ -115,10 +196,25 @@ class NonFiniteGuard(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self._batch, self._buffers = None, None
-        if self.check_weights and not _all_finite(list(pl_module.parameters()) + list(pl_module.buffers())):
-            self._stop("weights after the optimizer step", trainer, pl_module)
+        tensors = list(pl_module.parameters()) + list(pl_module.buffers())
+        if self._immediate:
+            if self.check_weights and not _all_finite(tensors):
+                self._stop("weights after the optimizer step", trainer, pl_module)
+            return
+        if self.check_weights:
+            self._record(_any_nonfinite(tensors), 2, trainer)
+        n = self.check_every_n_steps
+        if (trainer.global_step % n == 0) if n else _logging_step(trainer):
+            self.check(trainer, pl_module)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.check(trainer, pl_module)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self.check(trainer, pl_module)  # names the step that went bad, if one did
         state = checkpoint.get("state_dict", {})
         bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
                and not bool(torch.isfinite(v).all())]

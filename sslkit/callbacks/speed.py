@@ -9,6 +9,8 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
 
 def _batch_size(batch: Any) -> int:
@@ -63,6 +65,10 @@ class SpeedMonitor(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if pl_module.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(pl_module.device)
+        if self.warmup_steps == 0:  # every step is timed: start the clock now
+            self._sync(pl_module)
+            self._start = time.perf_counter()
+            self._last = (0, self._start)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -112,3 +118,49 @@ class SpeedMonitor(L.Callback):
         if self.out and trainer.is_global_zero:
             Path(self.out).parent.mkdir(parents=True, exist_ok=True)
             Path(self.out).write_text(json.dumps(self.summary, indent=1))
+
+
+#: Training metrics the progress bar shows (read from ``trainer.callback_metrics``).
+PROGRESS_METRICS = ("train/loss",)
+
+
+def _logging_step(trainer: L.Trainer) -> bool:
+    connector = getattr(trainer, "_logger_connector", None)
+    return bool(getattr(connector, "should_update_logs", True))
+
+
+class _LoggedValues:
+    """Shows :data:`PROGRESS_METRICS` in the progress bar, read at Lightning's logging steps only.
+
+    A metric logged with ``prog_bar=True`` is converted to a Python number by
+    Lightning after every training batch (a host-device synchronisation per
+    step); sslkit methods log ``train/loss`` without it, and this bar reads the
+    value from ``trainer.callback_metrics`` when Lightning writes its logs
+    (every ``log_every_n_steps``) and outside training (validation, epoch end).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: dict[str, float] = {}
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        if not trainer.training or _logging_step(trainer):
+            metrics = trainer.callback_metrics
+            self._shown.update({k: float(metrics[k]) for k in PROGRESS_METRICS if isinstance(metrics.get(k), torch.Tensor)})
+        return {**items, **self._shown}
+
+
+class SyncFreeTQDMProgressBar(_LoggedValues, TQDMProgressBar):
+    """Lightning's tqdm bar showing the training loss without a device sync per step (see :class:`_LoggedValues`)."""
+
+
+class SyncFreeRichProgressBar(_LoggedValues, RichProgressBar):
+    """Lightning's rich bar showing the training loss without a device sync per step (see :class:`_LoggedValues`)."""
+
+
+def sync_free_progress_bar() -> ProgressBar:
+    """The progress bar Lightning would pick (rich if installed, else tqdm), showing the loss at logging steps."""
+    from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
+
+    return SyncFreeRichProgressBar() if _RICH_AVAILABLE else SyncFreeTQDMProgressBar()

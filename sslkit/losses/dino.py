@@ -92,7 +92,7 @@ class DINOLoss(nn.Module):
     def update_center(self, teacher: torch.Tensor) -> None:
         """``center <- m * center + (1 - m) * mean(teacher)``, the mean over every process's rows."""
         batch_sum = teacher.float().sum(dim=0, keepdim=True)
-        count = torch.tensor(float(teacher.shape[0]), device=teacher.device)
+        count = torch.full((), float(teacher.shape[0]), device=teacher.device)  # a fill, not a host-to-device copy
         if world_size() > 1:
             dist.all_reduce(batch_sum)
             dist.all_reduce(count)

@@ -222,7 +222,11 @@ class SSLMethod(L.LightningModule):
     def _log_terms(self, out: dict[str, Any], prefix: str, batch_size: int) -> None:
         for key, value in out.items():
             if key not in OUTPUT_KEYS:
-                self.log(f"train/{prefix}{key}", value, prog_bar=key == "loss" and not prefix, batch_size=batch_size)
+                # no prog_bar: Lightning would convert it to a number after every step (a device sync); the CLI's
+                # progress bar shows train/loss at logging steps (sslkit.callbacks.speed.sync_free_progress_bar)
+                # a Python number as a host tensor: Lightning would copy it to the device (a sync on a GPU)
+                value = value if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+                self.log(f"train/{prefix}{key}", value, batch_size=batch_size)
 
     # ------------------------------------------------------------------ Lightning hooks
     @property
@@ -273,7 +277,7 @@ class SSLMethod(L.LightningModule):
             self._log_terms(out, f"{stage.name}_", n)
             total = total + out.pop("loss").detach()
             outputs.update({k: v for k, v in out.items() if k in OUTPUT_KEYS})
-        self.log("train/loss", total, prog_bar=True, batch_size=n)
+        self.log("train/loss", total, batch_size=n)
         self._after_optimizer_steps(self.trainer.global_step)
         return {"loss": total, **outputs}
 
@@ -310,7 +314,8 @@ class SSLMethod(L.LightningModule):
             return
         for name, encoder in encoders:
             if encoder.step(steps_taken, self.trainer.estimated_stepping_batches):
-                self.log("train/tau" if len(encoders) == 1 else f"train/{name}_tau", encoder.tau)
+                # a host tensor: a Python float would be copied to the device at every step (a sync on a GPU)
+                self.log("train/tau" if len(encoders) == 1 else f"train/{name}_tau", torch.tensor(encoder.tau))
 
     def on_train_epoch_end(self) -> None:
         if not self.automatic_optimization:

@@ -64,6 +64,7 @@ class MomentumEncoder(nn.Module):
         self.online = tuple(online)  # a tuple is not registered: the online weights stay the method's own
         self.encoder.requires_grad_(False)
         self.register_buffer("last_step", torch.zeros((), dtype=torch.long))
+        self._last_step: int | None = 0  # host copy of the buffer (reading the buffer on a GPU is a sync)
         self.tau = base_tau
 
     @torch.no_grad()
@@ -99,17 +100,30 @@ class MomentumEncoder(nn.Module):
         Returns:
             Whether an update happened.
         """
-        if int(global_step) <= int(self.last_step):
+        if int(global_step) <= self._host_last_step():
             return False
         self.tau = self.tau_at(int(global_step) - 1, total_steps)
         self.update(self.tau)
-        self.last_step.fill_(int(global_step))
+        self._set_last_step(int(global_step))
         return True
 
     def skip(self, global_step: int) -> None:
         """Consume optimizer step ``global_step`` without updating: the optimizer skipped it
         (a gradient scaler found Inf/NaN), so the target must not move either."""
-        self.last_step.fill_(max(int(global_step), int(self.last_step)))
+        self._set_last_step(max(int(global_step), self._host_last_step()))
+
+    def _host_last_step(self) -> int:
+        if self._last_step is None:  # after loading a state dict: read the buffer once
+            self._last_step = int(self.last_step)
+        return self._last_step
+
+    def _set_last_step(self, step: int) -> None:
+        self.last_step.fill_(step)
+        self._last_step = step
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._last_step = None
 
 
 class StepTracker:

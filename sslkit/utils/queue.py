@@ -44,9 +44,10 @@ class FeatureQueue(nn.Module):
         self.num_seen.add_(keys.shape[0])
         keys = keys[-self.size:].to(self.features.dtype)
         n = keys.shape[0]
-        idx = (int(self.ptr) + torch.arange(n, device=self.features.device)) % self.size
+        # the pointer stays on the device: int(self.ptr) would make the host wait for the GPU every step
+        idx = (self.ptr + torch.arange(n, device=self.features.device)) % self.size
         self.features[idx] = keys
-        self.ptr.fill_((int(self.ptr) + n) % self.size)
+        self.ptr.copy_((self.ptr + n) % self.size)
 
     def forward(self) -> torch.Tensor:
         """The queue contents ``(size, dim)``: a clone, so a loss that saved it for

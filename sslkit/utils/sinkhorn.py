@@ -53,10 +53,11 @@ def sinkhorn_knopp(scores: torch.Tensor, epsilon: float = 0.05, iterations: int 
         raise ValueError(f"scores must be (N, K), got shape {tuple(scores.shape)}")
     log_q = scores.float() / epsilon  # (N, K)
     k = log_q.shape[1]
-    n = torch.tensor(float(log_q.shape[0]), device=log_q.device)
-    if distributed and world_size() > 1:
+    log_b: float | torch.Tensor = math.log(log_q.shape[0])
+    if distributed and world_size() > 1:  # on the device: reading it back would make the host wait
+        n = torch.full((), float(log_q.shape[0]), device=log_q.device)
         dist.all_reduce(n)  # the global batch, also when processes hold different numbers of samples
-    log_b = math.log(float(n))
+        log_b = torch.log(n)
     log_q = log_q - _logsumexp(log_q, None, distributed)  # total mass 1
     for _ in range(iterations):
         log_q = log_q - _logsumexp(log_q, 0, distributed) - math.log(k)  # each prototype: 1 / K
