@@ -55,20 +55,25 @@ def rewrite(readme: str, block: str) -> str:
 
 def main(args: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("csv", help="zoo.csv written by sslkit compare (zoo.json must sit next to it)")
+    p.add_argument("csv", nargs="+", help="zoo.csv files written by sslkit compare (zoo.json must sit next to each); "
+                   "several give one block each, in order")
     p.add_argument("--readme", default="README.md")
     p.add_argument("--machine", default=None, help="describe the machine (default: zoo.json's line)")
     ns = p.parse_args(args)
-    path = Path(ns.csv)
-    meta_path = path.with_name("zoo.json")
-    if not meta_path.is_file():
-        raise SystemExit(f"{meta_path} is missing: rerun sslkit compare with the same --out_dir (finished runs are "
-                         "not redone) to write it")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    blocks, count = [], 0
+    for name in ns.csv:
+        path = Path(name)
+        meta_path = path.with_name("zoo.json")
+        if not meta_path.is_file():
+            raise SystemExit(f"{meta_path} is missing: rerun sslkit compare with the same --out_dir (finished runs are "
+                             "not redone) to write it")
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        blocks.append(render(rows, json.loads(meta_path.read_text()), ns.machine))
+        count += len(rows)
     readme = Path(ns.readme)
-    readme.write_text(rewrite(readme.read_text(), render(rows, json.loads(meta_path.read_text()), ns.machine)))
-    print(f"rewrote the table in {readme} ({len(rows)} methods)")
+    readme.write_text(rewrite(readme.read_text(), "\n\n".join(blocks)))
+    print(f"rewrote the table in {readme} ({count} rows from {len(blocks)} compare runs)")
 
 
 if __name__ == "__main__":
