@@ -454,7 +454,7 @@ def test_empty_corpus_file_stops_naming_it(tmp_path):
 
 def test_bad_corpus_controls(tmp_path, monkeypatch):
     """Control: without the checks an empty file is skipped silently and a latin-1 file fails without its name."""
-    import sslkit.data.text as text
+    import sslkit.data.text.sources as text
 
     monkeypatch.setattr(text, "read_utf8_text", lambda f: Path(f).read_text(encoding="utf-8"))
     (tmp_path / "a.txt").write_text("first document\n\nsecond document\n")

@@ -14,7 +14,7 @@ from sslkit.data import text as text_data
 
 @pytest.fixture(scope="module")
 def pretrain(tmp_path_factory):
-    dm = TextPretrainDataModule(block_size=32, batch_size=8, eval_batch_size=16, max_length=32, probe_batch_size=4,
+    dm = TextPretrainDataModule(block_size=32, batch_size=8, eval_batch_size=16, max_length=32,
                                 max_val_blocks=40, cache_dir=str(tmp_path_factory.mktemp("cache")))
     dm.setup("fit")
     return dm
@@ -28,7 +28,7 @@ def test_token_cache_is_keyed_by_text_and_reused(tmp_path, monkeypatch):
     # "unbelievable tokenisation" -> unbelievable token ##isation: two word starts, then a continuation
     a, b = first["offsets"][1], first["offsets"][2]
     assert first["word_start"][a:b].tolist() == [True, True, False]
-    monkeypatch.setattr(text_data, "load_tokenizer", lambda *a: pytest.fail("cache miss: tokenised again"))
+    monkeypatch.setattr(text_data.tokens, "load_tokenizer", lambda *a: pytest.fail("cache miss: tokenised again"))
     again = text_data.tokenize_cached(texts, "hf:minilm", tmp_path)
     assert all(np.array_equal(first[k], again[k]) for k in first)
     monkeypatch.undo()
@@ -76,8 +76,7 @@ def test_validation_loaders_follow_the_image_contract_plus_mlm_blocks(pretrain):
     assert torch.equal(mlm["labels"], again["labels"])  # masked once, the same targets every validation
     assert 0.08 < (mlm["labels"] != -100).float().mean() < 0.22
     batch = next(iter(pretrain.train_dataloader()))
-    assert batch["input_ids"].shape == (8, 32) and batch["probe_labels"].shape == (4,)
-    assert batch["probe_labels"].min() >= 0 and batch["probe_input_ids"].shape == (4, 32)
+    assert batch["input_ids"].shape == (8, 32) and not any(k.startswith("probe") for k in batch)
 
 
 def test_label_fraction_is_stratified_and_nested(pretrain):

@@ -88,7 +88,7 @@ def test_states_never_see_later_tokens_and_bert_or_masked_batches_are_refused():
 
 
 def test_perplexity_falls_on_a_tiny_model(tmp_path):
-    dm = TextPretrainDataModule(objective="causal", block_size=32, batch_size=8, probe_batch_size=0,
+    dm = TextPretrainDataModule(objective="causal", block_size=32, batch_size=8,
                                 max_val_blocks=32, cache_dir=str(tmp_path))
     blocks = dm.corpus_splits()
     val = {k: torch.stack([b[k] for b in blocks["val"]]) for k in blocks["val"][0]}

@@ -120,7 +120,7 @@ def test_mlm_head_is_tied_and_nsp_consistency_is_checked():
     assert decoder.weight is model.backbone.model.get_input_embeddings().weight
     assert model.mlm_head.predictions.bias is decoder.bias
     items = _blocks(n=4, length=16)
-    batch = MLMCollate(load_tokenizer("hf:minilm"), probe=None)(items)
+    batch = MLMCollate(load_tokenizer("hf:minilm"))(items)
     with pytest.raises(ValueError, match="nsp: true"):
         model.training_step(batch, 0)
     batch["next_sentence_label"] = torch.tensor([0, 1, 0, 1])
@@ -142,7 +142,7 @@ def test_tiny_bert_trains_and_val_perplexity_drops(tmp_path):
                 "--model.init_args.backbone_kwargs.intermediate_size=64", "--trainer.max_epochs=1",
                 "--trainer.limit_train_batches=24", "--trainer.val_check_interval=8", "--trainer.limit_val_batches=1",
                 "--data.init_args.batch_size=16", "--data.init_args.block_size=32", "--data.init_args.max_length=32",
-                "--data.init_args.probe_batch_size=8", "--model.init_args.optimizer.init_args.lr=0.003")
+                "--model.init_args.optimizer.init_args.lr=0.003")
     ppl, loss = column(rows, "val/perplexity"), column(rows, "train/mlm_loss")
     assert len(ppl) == 3 and ppl[-1] < 0.7 * ppl[0] < 0.7 * 30522, (ppl, loss)
     acc = column(rows, "val/masked_acc")
@@ -153,7 +153,7 @@ def test_tiny_bert_trains_and_val_perplexity_drops(tmp_path):
 def test_continued_minilm_pretraining_gives_a_text_probe_above_chance(tmp_path):
     rows = _run(tmp_path, "mlm_continue_minilm.yaml", "--trainer.max_steps=8", "--trainer.limit_train_batches=8",
                 "--trainer.val_check_interval=8", "--trainer.limit_val_batches=2", "--data.init_args.batch_size=4",
-                "--data.init_args.block_size=32", "--data.init_args.max_length=32", "--data.init_args.probe_batch_size=32")
+                "--data.init_args.block_size=32", "--data.init_args.max_length=32")
     chance = 1 / 8
     assert column(rows, "knn/acc")[-1] > 3 * chance
     assert column(rows, "probe/linear_acc")[-1] > 1.5 * chance
