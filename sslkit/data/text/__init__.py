@@ -7,7 +7,7 @@ One job per module:
   ``installed`` unlabelled corpus.
 * :mod:`~sslkit.data.text.benchmark`: built-in labelled tasks (``package``, ``kind``, ``section``) and
   domains (``stdlib``, ``scientific``, ``deep_learning``).
-* :mod:`~sslkit.data.text.splits`: the class-stratified train/val/test split.
+* splits: :func:`sslkit.data.subsets.held_out_splits` (the one split rule of every DataModule), through :class:`sslkit.data.contracts.LabelledSplits`.
 * :mod:`~sslkit.data.text.tokens`: tokenisation cached on disk.
 * :mod:`~sslkit.data.text.datasets` / :mod:`~sslkit.data.text.collate`: labelled texts, MLM blocks,
   NSP pairs and the masking collator.
@@ -39,12 +39,11 @@ from sslkit.data.text.datasets import LabelledText, MLMBlocks, NSPPairs, word_of
 from sslkit.data.text.docstrings import installed_corpus, package_docstrings
 from sslkit.data.text.pretrain import MLM_LOADER, TextPretrainDataModule
 from sslkit.data.text.sources import default_cache_dir, pydoc_topics, read_documents, read_labelled
-from sslkit.data.text.splits import stratified_splits
 from sslkit.data.text.tokens import tokenize_cached
 
 __all__ = [
     "DOCSTRING_PACKAGES", "DOMAINS", "MLM_LOADER", "TASKS", "LabelledText", "MLMBlocks", "MLMCollate", "NSPPairs",
     "TextClassificationDataModule", "TextPretrainDataModule", "builtin_task", "default_cache_dir", "installed_corpus",
     "package_docstrings", "pydoc_topics", "read_documents", "read_labelled", "scrub", "sections", "stdlib_docstrings",
-    "stratified_splits", "tokenize_cached", "word_offsets",
+    "tokenize_cached", "word_offsets",
 ]

@@ -6,19 +6,19 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from sslkit.data.resumable import ResumableShuffle, eval_sampler
-from sslkit.data.subsets import check_fraction, stratified_subset
+from sslkit.data.contracts import LabelledSplits
+from sslkit.data.subsets import check_fraction, check_held_out, held_out_splits
 from sslkit.data.text.benchmark import DOMAINS, TASKS, builtin_task
 from sslkit.data.text.datasets import LabelledText
 from sslkit.data.text.sources import read_labelled
-from sslkit.data.text.splits import stratified_splits
 from sslkit.data.text.tokens import tokenize_cached
 from sslkit.utils.hf import load_tokenizer
 
 
-class TextClassificationDataModule(ResumableShuffle, L.LightningDataModule):
+class TextClassificationDataModule(LabelledSplits, ResumableShuffle, L.LightningDataModule):
     """A labelled text task: ``(inputs, labels)`` batches for probes, kNN, linear eval and fine-tuning.
 
     The data is ``path``: a ``.csv``/``.tsv``/``.jsonl`` file with ``text_column``
@@ -59,8 +59,7 @@ class TextClassificationDataModule(ResumableShuffle, L.LightningDataModule):
                  max_per_class: int = 200, cache_dir: str | None = None) -> None:
         super().__init__()
         check_fraction(label_fraction)
-        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+        check_held_out(val_fraction, test_fraction)
         if max_length < 4 or batch_size < 1 or eval_batch_size < 1:
             raise ValueError("max_length must be >= 4 and batch sizes >= 1")
         if path is None and (task not in TASKS or domain not in DOMAINS):
@@ -107,7 +106,7 @@ class TextClassificationDataModule(ResumableShuffle, L.LightningDataModule):
         to_id = {n: i for i, n in enumerate(names)}
         parts = {k: (t, np.asarray([to_id[y] for y in ys], dtype=np.int64)) for k, (t, ys) in raw.items()}
         texts, labels = parts["train"]
-        out = stratified_splits(labels, self.val_fraction, self.test_fraction, self.split_seed, tuple(parts))
+        out = held_out_splits(labels, self.val_fraction, self.test_fraction, self.split_seed, given=tuple(parts))
         for k, idx in out.items():
             parts[k] = ([texts[i] for i in idx], labels[idx])
         self._task = (parts, names)
@@ -131,14 +130,14 @@ class TextClassificationDataModule(ResumableShuffle, L.LightningDataModule):
                             for k, (t, y) in self.task()[0].items()}
         return self._splits
 
-    def labelled_indices(self, fraction: float | None = None, seed: int | None = None) -> np.ndarray:
-        labels = self.splits()["train"].labels
-        return stratified_subset(labels, fraction or self.label_fraction, self.seed if seed is None else seed)
+    # the labelled-data contract (sslkit.data.contracts.LabelledSplits) from its two hooks
+    def train_labels(self) -> np.ndarray:
+        """Labels of the whole training split."""
+        return self.splits()["train"].labels
 
-    def labelled_dataset(self, split: str, fraction: float | None = None, seed: int | None = None) -> Dataset:
-        """``(inputs, label)`` items of a split; for ``train`` the stratified labelled subset."""
-        ds = self.splits()[split]
-        return Subset(ds, self.labelled_indices(fraction, seed).tolist()) if split == "train" else ds
+    def clean_split(self, split: str) -> Dataset:
+        """Tokenised ``(inputs, label)`` items of the whole ``split``."""
+        return self.splits()[split]
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, ds: Dataset, batch_size: int, train: bool = False, collate_fn=None) -> DataLoader:
@@ -152,15 +151,8 @@ class TextClassificationDataModule(ResumableShuffle, L.LightningDataModule):
         ds = self.labelled_dataset("train")
         return self._loader(ds, min(self.batch_size, len(ds)), train=True)
 
-    def _bank(self) -> Dataset:
-        bank = self.labelled_dataset("train")
-        if len(bank) > self.bank_size:
-            keep = np.random.default_rng(self.seed).choice(len(bank), self.bank_size, replace=False)
-            bank = Subset(bank, np.sort(keep).tolist())
-        return bank
-
     def val_dataloader(self) -> list[DataLoader]:
-        return [self._loader(self._bank(), self.eval_batch_size),
+        return [self._loader(self.bank_dataset(), self.eval_batch_size),
                 self._loader(self.labelled_dataset("val"), self.eval_batch_size)]
 
     def test_dataloader(self) -> DataLoader:
