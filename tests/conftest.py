@@ -104,3 +104,12 @@ def simclr_ckpt(tmp_path_factory) -> Path:
     run_cli("fit", "--config", str(RECIPES / "pretrain/digits/simclr.yaml"), f"--trainer.default_root_dir={root}",
             "--trainer.max_epochs=8", "--trainer.callbacks=[]", "--trainer.logger=false", "--wandb.mode=disabled")
     return root / "checkpoints" / "last.ckpt"
+
+
+def blobs(n: int = 300, d: int = 6, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian blobs with unequal feature scales (standardisation matters): the linear-evaluation tests' data."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    centres = 2 * torch.randn(classes, d, generator=g)
+    scale = torch.logspace(-1, 1, d)  # unequal feature scales: standardisation matters
+    return (centres[y] + torch.randn(n, d, generator=g)) * scale + 3.0, y

@@ -12,15 +12,8 @@ import torch
 import yaml
 
 from conftest import RECIPES, run_cli
+from conftest import blobs as _blobs
 from sslkit.data.base import BANK_LOADER, VAL_LOADER
-
-
-def _blobs(n: int = 300, d: int = 6, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % classes
-    centres = 2 * torch.randn(classes, d, generator=g)
-    scale = torch.logspace(-1, 1, d)  # unequal feature scales: standardisation matters
-    return (centres[y] + torch.randn(n, d, generator=g)) * scale + 3.0, y
 
 
 def test_probe_validates_arguments():

@@ -8,13 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-
-def _blobs(n: int = 300, d: int = 6, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % classes
-    centres = 2 * torch.randn(classes, d, generator=g)
-    scale = torch.logspace(-1, 1, d)  # unequal feature scales: standardisation matters
-    return (centres[y] + torch.randn(n, d, generator=g)) * scale + 3.0, y
+from conftest import blobs as _blobs
 
 
 # ---------------------------------------------------------------------------------------------- fit_logistic
