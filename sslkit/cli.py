@@ -132,10 +132,11 @@ def resolve_last_checkpoint(root: Path, callbacks: list) -> Path | None:
 
 
 def link_pixel_statistics(cfg) -> None:
-    """Fill the method's ``pixel_mean`` / ``pixel_std`` with the DataModule's ``mean`` / ``std``.
+    """Fill the method's ``pixel_mean`` / ``pixel_std`` (generative methods) or ``input_mean`` / ``input_std``
+    (Colorization) with the DataModule's ``mean`` / ``std``.
 
-    Only for a method whose signature has both arguments (the generative ones), and only where the
-    recipe leaves them unset. Set and different from the DataModule's (one value stands for every
+    Only for a method whose signature has both arguments of a pair, and only where the recipe
+    leaves them unset. Set and different from the DataModule's (one value stands for every
     channel): a ``ValueError`` names both. The DataModule is built once more here to read its
     statistics (they may depend on its arguments or data, e.g. ``ArrayDataModule``'s).
     """
@@ -149,14 +150,15 @@ def link_pixel_statistics(cfg) -> None:
         return
     module, _, name = model.class_path.rpartition(".")
     params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
-    if "pixel_mean" not in params or "pixel_std" not in params:
+    keys = next(((m, d) for m, d in (("pixel_mean", "pixel_std"), ("input_mean", "input_std")) if m in params and d in params), None)
+    if keys is None:
         return
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(L.LightningDataModule, "data")
     dm = parser.instantiate_classes(parser.parse_object({"data": data.clone()})).data
     if getattr(dm, "mean", None) is None or getattr(dm, "std", None) is None:
         return
-    for key, value in (("pixel_mean", dm.mean), ("pixel_std", dm.std)):
+    for key, value in zip(keys, (dm.mean, dm.std)):
         value, given = [float(v) for v in value], model.init_args.get(key)
         if given is None:
             model.init_args[key] = value
@@ -164,7 +166,7 @@ def link_pixel_statistics(cfg) -> None:
         per_channel = list(given) * len(value) if len(given) == 1 else list(given)
         if len(per_channel) != len(value) or not all(math.isclose(g, v, rel_tol=1e-6) for g, v in zip(per_channel, value)):
             raise ValueError(f"model.init_args.{key}={list(given)} differs from the {type(dm).__name__}'s normalisation "
-                             f"{value}: remove pixel_mean / pixel_std from the recipe (the CLI fills them from the data)")
+                             f"{value}: remove {keys[0]} / {keys[1]} from the recipe (the CLI fills them from the data)")
 
 
 class SSLKitCLI(LightningCLI):

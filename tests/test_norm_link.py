@@ -42,3 +42,11 @@ def test_conflicting_recipe_values_stop_with_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1
     assert "pixel_mean=[0.5]" in err and "DigitsDataModule" in err and "[0.305, 0.305, 0.305]" in err
     assert "remove pixel_mean / pixel_std from the recipe" in err
+
+
+def test_colorization_gets_the_datamodules_statistics_and_a_conflict_names_its_keys():
+    cli = _cli("pretrain/digits/colorization.yaml")
+    assert torch.equal(cli.model.input_mean.flatten(), torch.tensor([0.305] * 3))
+    assert torch.equal(cli.model.input_std.flatten(), torch.tensor([0.385] * 3))
+    with pytest.raises(ValueError, match=r"input_std=\[0.5, 0.5, 0.5\] differs .* remove input_mean / input_std from"):
+        _cli("pretrain/digits/colorization.yaml", "--model.init_args.input_std=[0.5, 0.5, 0.5]")
