@@ -30,6 +30,7 @@ checkpoint in the folder, saying which, or stops naming the file.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -130,6 +131,44 @@ def resolve_last_checkpoint(root: Path, callbacks: list) -> Path | None:
     return fallback[0]
 
 
+def link_pixel_statistics(cfg) -> None:
+    """Fill the method's ``pixel_mean`` / ``pixel_std`` (generative methods) or ``input_mean`` / ``input_std``
+    (Colorization) with the DataModule's ``mean`` / ``std``.
+
+    Only for a method whose signature has both arguments of a pair, and only where the recipe
+    leaves them unset. Set and different from the DataModule's (one value stands for every
+    channel): a ``ValueError`` names both. The DataModule is built once more here to read its
+    statistics (they may depend on its arguments or data, e.g. ``ArrayDataModule``'s).
+    """
+    import importlib
+    import inspect
+
+    from jsonargparse import ArgumentParser
+
+    model, data = cfg.get("model"), cfg.get("data")
+    if not getattr(model, "class_path", None) or not getattr(data, "class_path", None) or model.get("init_args") is None:
+        return
+    module, _, name = model.class_path.rpartition(".")
+    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    keys = next(((m, d) for m, d in (("pixel_mean", "pixel_std"), ("input_mean", "input_std")) if m in params and d in params), None)
+    if keys is None:
+        return
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(L.LightningDataModule, "data")
+    dm = parser.instantiate_classes(parser.parse_object({"data": data.clone()})).data
+    if getattr(dm, "mean", None) is None or getattr(dm, "std", None) is None:
+        return
+    for key, value in zip(keys, (dm.mean, dm.std)):
+        value, given = [float(v) for v in value], model.init_args.get(key)
+        if given is None:
+            model.init_args[key] = value
+            continue
+        per_channel = list(given) * len(value) if len(given) == 1 else list(given)
+        if len(per_channel) != len(value) or not all(math.isclose(g, v, rel_tol=1e-6) for g, v in zip(per_channel, value)):
+            raise ValueError(f"model.init_args.{key}={list(given)} differs from the {type(dm).__name__}'s normalisation "
+                             f"{value}: remove {keys[0]} / {keys[1]} from the recipe (the CLI fills them from the data)")
+
+
 class SSLKitCLI(LightningCLI):
     """LightningCLI with sslkit's defaults: typed configs, data-to-model links, offline logging."""
 
@@ -156,6 +195,10 @@ class SSLKitCLI(LightningCLI):
         parser.add_argument("--dashboard", type=bool, default=True,
                             help="add the dashboard panels (views grid, embedding map, retrieval grid; docs/dashboards.md)")
         parser.add_argument("--report", type=bool, default=True, help="write <default_root_dir>/report.html after fit")
+
+    def before_instantiate_classes(self) -> None:
+        """Link the DataModule's normalisation to a generative method's pixel statistics (:func:`link_pixel_statistics`)."""
+        link_pixel_statistics(self.config[self.subcommand] if self.subcommand else self.config)
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         cfg = self._get(self.config_init, "trainer", default={})

@@ -47,7 +47,7 @@ class Colorization(SSLMethod):
     (a random tint would be unpredictable from it, teaching nothing).
 
     Args:
-        input_mean: per-channel mean the inputs were normalised with (the DataModule's ``mean``).
+        input_mean: per-channel mean the inputs were normalised with (the DataModule's ``mean``; the CLI fills it).
         input_std: per-channel std the inputs were normalised with (the DataModule's ``std``).
         target: ``"bins"`` (classification) or ``"regression"``.
         bin_size: side of the ab bins.
@@ -66,7 +66,7 @@ class Colorization(SSLMethod):
 
     num_views = (1, 1)
 
-    def __init__(self, input_mean: tuple[float, float, float], input_std: tuple[float, float, float],
+    def __init__(self, input_mean: tuple[float, float, float] | None = None, input_std: tuple[float, float, float] | None = None,
                  target: Literal["bins", "regression"] = "bins", bin_size: float = 10.0, neighbours: int = 5,
                  sigma: float = 5.0, rebalance: float = 0.5, prior_momentum: float = 0.99, temperature: float = 0.38,
                  upsample: int = 1, head_hidden_dim: int = 0, recolour: Literal["none", "orientation", "polar"] = "none", tint_chroma: float = 60.0,
@@ -75,6 +75,8 @@ class Colorization(SSLMethod):
         if target not in ("bins", "regression") or recolour not in ("none", "orientation", "polar"):
             raise ValueError(f"target must be 'bins' or 'regression' and recolour 'none', 'orientation' or 'polar', "
                              f"got {target!r}, {recolour!r}")
+        if input_mean is None or input_std is None:
+            raise ValueError("Colorization needs input_mean and input_std (the DataModule's mean / std; sslkit fit fills them)")
         if len(input_mean) != 3 or len(input_std) != 3 or min(input_std) <= 0:
             raise ValueError(f"input_mean and input_std need 3 values (std > 0), got {input_mean}, {input_std}")
         if not 0 <= rebalance <= 1 or not 0 <= prior_momentum < 1 or temperature <= 0:
