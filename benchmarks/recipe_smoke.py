@@ -57,7 +57,10 @@ def synthetic_args(recipe: Path, train_images: int, cpu: bool) -> list[str]:
     args = [*synthetic_data(recipe), f"--data.init_args.image_size={size}", f"--data.init_args.train_size={train_images}",
             "--data.init_args.val_size=64", "--data.init_args.test_size=64"]
     if cpu:
-        args += ["--trainer.accelerator=cpu", "--trainer.precision=32-true", "--trainer.sync_batchnorm=false",
+        # strategy auto: one CPU process (Lightning's FSDPStrategy refuses accelerator=cpu; the FSDP recipes run
+        # their strategy on a GPU, and on 2 CPU processes in tests/utils/test_fsdp_fit.py)
+        args += ["--trainer.accelerator=cpu", "--trainer.strategy=auto", "--trainer.precision=32-true",
+                 "--trainer.sync_batchnorm=false",
                  "--data.init_args.batch_size=8", "--data.init_args.eval_batch_size=16", "--data.init_args.num_workers=0",
                  *small_model(recipe)]
     return args
