@@ -54,15 +54,15 @@ def batches() -> list[dict[str, torch.Tensor]]:
              "token_type_ids": torch.zeros(LENGTH, dtype=torch.long), "labels": labels[i]} for i in range(SEQS)]
 
 
-def recipe_strategy():
-    """The FSDP recipe's ``trainer.strategy`` block, instantiated as the CLI does (jsonargparse)."""
+def recipe_strategy(recipe: Path = RECIPE):
+    """An FSDP recipe's ``trainer.strategy`` block, instantiated as the CLI does (jsonargparse)."""
     import yaml
     from jsonargparse import ArgumentParser
     from lightning.pytorch.strategies import Strategy
 
     parser = ArgumentParser()
     parser.add_subclass_arguments(Strategy, "strategy")
-    block = yaml.safe_load(RECIPE.read_text())["trainer"]["strategy"]
+    block = yaml.safe_load(recipe.read_text())["trainer"]["strategy"]
     return parser.instantiate(parser.parse_object({"strategy": block})).strategy
 
 
