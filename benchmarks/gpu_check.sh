@@ -17,10 +17,10 @@ OUT="${OUT:-gpu_results}"
 DRY=""; STEPS=100; WARMUP=20
 # phase limits (s): GPU-sized; the CPU dry run gets CPU-sized ones (one sslkit fit launch takes 20-60 s on a
 # loaded 2-core CPU: 16 CIFAR-10 + 8 ImageNet-100 recipes at up to 60 s each, plus imports)
-LIM_ENV=45; LIM_AUDIT=60; LIM_C10=200; LIM_IN100=150; PER_RECIPE=60; BUDGET="${BUDGET_S:-470}"
+LIM_ENV=45; LIM_AUDIT=60; LIM_C10=200; LIM_IN100=150; LIM_TEXT=120; PER_RECIPE=60; BUDGET="${BUDGET_S:-470}"
 if [ "${1:-}" = "--cpu-dry-run" ]; then
   DRY="--cpu-dry-run --train-images 256"; STEPS=2; WARMUP=0; OUT="${OUT%gpu_results}cpu_dry_run"
-  LIM_ENV=180; LIM_AUDIT=300; LIM_C10=1800; LIM_IN100=900; PER_RECIPE=240; BUDGET="${BUDGET_S:-3300}"
+  LIM_ENV=180; LIM_AUDIT=300; LIM_C10=1800; LIM_IN100=900; LIM_TEXT=400; PER_RECIPE=240; BUDGET="${BUDGET_S:-3300}"
 fi
 mkdir -p "$OUT"
 rm -f "$OUT/summary.log"
@@ -82,8 +82,8 @@ fi
 #    CIFAR files; the ImageNet-100 and streaming recipes on synthetic data at their view size): images/s, peak
 #    memory, finite loss. ImageNet-100 includes mae_fsdp.yaml (FSDPStrategy on one GPU: wrapping, activation
 #    checkpointing, bf16 FSDP precision; the dry run replaces the strategy, Lightning's FSDP needs a GPU). The BERT-base
-#    recipes are not in this list (no synthetic text DataModule; tests/utils/test_fsdp_fit.py runs the FSDP one's
-#    strategy on 2 CPU processes).
+#    recipes (MLM+NSP under DDP, MLM under FSDP) train on the text DataModule's embedded corpus (pydoc topics); the
+#    other text recipes are small CPU-sized ones, left out.
 GPU_RECIPES=$(ls recipes/pretrain/cifar10/*.yaml)
 IN100_RECIPES=$(ls recipes/pretrain/imagenet100/*.yaml)
 # shellcheck disable=SC2086
@@ -92,6 +92,11 @@ phase recipes_cifar10 "$LIM_C10" "$PY" benchmarks/recipe_smoke.py --out "$OUT/re
 # shellcheck disable=SC2086
 phase recipes_imagenet100 "$LIM_IN100" "$PY" benchmarks/recipe_smoke.py --out "$OUT/recipes_imagenet100" --synthetic --steps "$STEPS" \
   --warmup "$WARMUP" --timeout "$PER_RECIPE" ${DRY:---train-images 2048} $IN100_RECIPES
+
+# shellcheck disable=SC2086
+phase recipes_text "$LIM_TEXT" "$PY" benchmarks/recipe_smoke.py --out "$OUT/recipes_text" --synthetic --steps "$STEPS" \
+  --warmup "$WARMUP" --timeout "$PER_RECIPE" $DRY recipes/pretrain/text/bert_base_mlm_fsdp.yaml \
+  recipes/pretrain/text/bert_base_mlm_nsp.yaml
 
 # 4. compile on last: the longest and least essential phase gets what is left of the budget
 [ -z "$DRY" ] && phase throughput_compile 150 "$PY" "${BENCH[@]}" --compile --warmup 15 --columns compute,device,aug_sslkit \
@@ -116,6 +121,7 @@ phase recipes_imagenet100 "$LIM_IN100" "$PY" benchmarks/recipe_smoke.py --out "$
   echo "## GPU recipes, $STEPS steps each on synthetic data (sslkit fit, SpeedMonitor)${DRY:+ -- CPU DRY RUN: small backbones, no speed meaning}"
   echo; cat "$OUT/recipes_cifar10/recipes.md" 2>/dev/null || echo "(missing)"
   echo; cat "$OUT/recipes_imagenet100/recipes.md" 2>/dev/null || echo "(missing)"
+  echo; echo "Text (images/s: sequences/s):"; echo; cat "$OUT/recipes_text/recipes.md" 2>/dev/null || echo "(missing)"
 } > "$RESULTS"
 echo "total $(( $(date +%s) - START )) s; exit $status; results in $RESULTS"
 exit $status
