@@ -52,14 +52,34 @@ def synthetic_args(recipe: Path, train_images: int, cpu: bool) -> list[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from sync_audit import small_model, synthetic_data
 
-    views = ((yaml.safe_load(recipe.read_text()).get("data") or {}).get("init_args") or {}).get("views") or [{}]
+    config = yaml.safe_load(recipe.read_text())
+    if "Text" in str((config.get("data") or {}).get("class_path", "")):  # text recipes: the embedded default corpus
+        return text_args(config, cpu)
+    views = ((config.get("data") or {}).get("init_args") or {}).get("views") or [{}]
     size = max(int(v.get("size", 32)) for v in views)
     args = [*synthetic_data(recipe), f"--data.init_args.image_size={size}", f"--data.init_args.train_size={train_images}",
             "--data.init_args.val_size=64", "--data.init_args.test_size=64"]
     if cpu:
-        args += ["--trainer.accelerator=cpu", "--trainer.precision=32-true", "--trainer.sync_batchnorm=false",
+        # strategy auto: one CPU process (Lightning's FSDPStrategy refuses accelerator=cpu; the FSDP recipes run
+        # their strategy on a GPU, and on 2 CPU processes in tests/utils/test_fsdp_fit.py)
+        args += ["--trainer.accelerator=cpu", "--trainer.strategy=auto", "--trainer.precision=32-true",
+                 "--trainer.sync_batchnorm=false",
                  "--data.init_args.batch_size=8", "--data.init_args.eval_batch_size=16", "--data.init_args.num_workers=0",
                  *small_model(recipe)]
+    return args
+
+
+def text_args(config: dict, cpu: bool) -> list[str]:
+    """Overrides for a text recipe: the DataModule's default corpus (``pydoc_data.topics``, offline); with
+    ``cpu``, a 2-layer 64-wide model of the recipe's kind, batch 4, blocks of 128 tokens."""
+    args = ["--data.init_args.corpus=null"]
+    if cpu:
+        kwargs = dict(((config.get("model") or {}).get("init_args") or {}).get("backbone_kwargs") or {})
+        kwargs.update(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+        args += ["--trainer.accelerator=cpu", "--trainer.strategy=auto", "--trainer.precision=32-true",
+                 f"--model.init_args.backbone_kwargs={json.dumps(kwargs)}", "--data.init_args.batch_size=4",
+                 "--data.init_args.eval_batch_size=16", "--data.init_args.num_workers=0",
+                 "--data.init_args.block_size=128"]
     return args
 
 
