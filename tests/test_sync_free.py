@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import importlib.util
+import os
 import sys
 from functools import partial
 
@@ -66,10 +67,15 @@ def test_fit_steps_make_no_sync_outside_logging_steps(tmp_path, recipe):
 
 def test_added_sync_and_ddp_wrapper_are_counted(tmp_path):
     """Controls: a callback reading the loss every step, and DDP at world size 1, are both caught per step."""
-    cb = _fit(tmp_path, "cifar10/simclr.yaml", "--trainer.callbacks+=tests.test_sync_free.ReadsLossEveryStep",
-              "--trainer.strategy=ddp")
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    saved = dict(os.environ)  # an in-process DDP run sets LOCAL_RANK, MASTER_PORT, ...: a later child DDP launch
+    try:                      # that inherits LOCAL_RANK=0 takes itself for rank 0 of an external launch and waits forever
+        cb = _fit(tmp_path, "cifar10/simclr.yaml", "--trainer.callbacks+=tests.test_sync_free.ReadsLossEveryStep",
+                  "--trainer.strategy=ddp")
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        os.environ.clear()
+        os.environ.update(saved)
     total = _total(cb.steps)
     line = ReadsLossEveryStep.on_train_batch_end.__code__.co_firstlineno + 1
     ddp = [k for k in total if "DDP forward" in k]

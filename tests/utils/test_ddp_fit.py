@@ -48,7 +48,9 @@ def _fit(base: Path, name: str, *extra: str) -> tuple[Path, list[dict]]:
            f"--trainer.callbacks+={json.dumps(step_ckpts)}",
            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *extra]
     # a fresh launch: not attached to a W&B service that an in-process test of this session started
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"} | {"OMP_NUM_THREADS": "1", "WANDB_SILENT": "true"}
+    # nor does it inherit a launcher's variables (LOCAL_RANK=0 would make rank 0 wait for a rank nobody starts)
+    launch = {"WANDB_SERVICE", "LOCAL_RANK", "NODE_RANK", "GLOBAL_RANK", "RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
+    env = {k: v for k, v in os.environ.items() if k not in launch} | {"OMP_NUM_THREADS": "1", "WANDB_SILENT": "true"}
     try:
         proc = subprocess.run(cmd, cwd=base, env=env, capture_output=True, text=True, timeout=480)
     except subprocess.TimeoutExpired as e:
