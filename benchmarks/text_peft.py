@@ -121,7 +121,7 @@ def pretrain_causal_lm(path: Path, args) -> None:
 
     L.seed_everything(0, verbose=False)
     dm = TextPretrainDataModule(objective="causal", tokenizer="hf:minilm", block_size=64, batch_size=32,
-                                eval_batch_size=128, probe_batch_size=32, max_length=32, bank_size=500,
+                                eval_batch_size=128, max_length=32, bank_size=500,
                                 max_val_blocks=128)
     model = CausalLM(backbone="gpt2", backbone_kwargs=GPT2, tie_embeddings=True,
                      optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=0.01, betas=(0.9, 0.95)),
