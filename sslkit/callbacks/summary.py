@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +26,26 @@ class LinearEvalSummary(L.Callback):
 
     Args:
         label_fraction: share of training labels the classifier may use.
-        seed: seed of the label subset and of the fresh backbone.
+        seed: seed of the label subset and of the fresh backbone; ``None`` (default) takes the run's
+            ``seed_everything`` (0 when the run is not seeded), so runs with different seeds also draw
+            different label subsets and initialisations and ``sslkit compare``'s spread covers both.
         compare_init: also evaluate the method built afresh from its hyperparameters
             (:meth:`~sslkit.methods.SSLMethod.initial_copy`: random init, or the starting
             weights for continued pretraining), read by the same ``embed``.
     """
 
-    def __init__(self, label_fraction: float = 0.1, seed: int = 0, compare_init: bool = True) -> None:
+    def __init__(self, label_fraction: float = 0.1, seed: int | None = None, compare_init: bool = True) -> None:
         check_fraction(label_fraction)
         self.label_fraction, self.seed, self.compare_init = label_fraction, seed, compare_init
         self.results: dict[str, Any] = {}
 
     def evaluate(self, pl_module: L.LightningModule, datamodule: LabelledData) -> dict[str, Any]:
         check_labelled(datamodule, "LinearEvalSummary", needs=("labelled_dataset",))
-        train_ds = datamodule.labelled_dataset("train", fraction=self.label_fraction, seed=self.seed)
+        seed = self.run_seed()
+        train_ds = datamodule.labelled_dataset("train", fraction=self.label_fraction, seed=seed)
         test_ds = datamodule.labelled_dataset("test")
-        out: dict[str, Any] = {"label_fraction": self.label_fraction, "n_train": len(train_ds), "n_test": len(test_ds)}
+        out: dict[str, Any] = {"label_fraction": self.label_fraction, "seed": seed, "n_train": len(train_ds),
+                               "n_test": len(test_ds)}
         was_training = pl_module.training
         pl_module.eval()
         try:
@@ -48,11 +53,15 @@ class LinearEvalSummary(L.Callback):
                                           extract_features(m.embed, test_ds, pl_module.device))
             out["linear_acc_ssl"] = score(pl_module)
             if self.compare_init:
-                torch.manual_seed(self.seed)
+                torch.manual_seed(seed)
                 out["linear_acc_init"] = score(pl_module.initial_copy().to(pl_module.device).eval())
         finally:
             pl_module.train(was_training)
         return out
+
+    def run_seed(self) -> int:
+        """``seed`` if given, else the seed ``seed_everything`` put in ``PL_GLOBAL_SEED`` (0 when unseeded)."""
+        return self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.datamodule is None:
