@@ -5,7 +5,7 @@
 
 Unless a recipe configures its own, the CLI adds a CSV logger, a W&B logger
 (offline by default: it never prompts and never touches the network unless
-``--wandb.mode online``), a ``ModelCheckpoint(save_last=True)`` writing to
+``--wandb.mode online``), a ``FinalCheckpoint(save_last=True)`` (``last.ckpt`` holds the final weights) writing to
 ``<default_root_dir>/checkpoints``, a learning-rate monitor and the
 reliability callbacks: :class:`~sslkit.callbacks.NonFiniteGuard` (stop on
 NaN/Inf), :class:`~sslkit.callbacks.guards.RankFailureReport` (names the failing
@@ -41,7 +41,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins import CheckpointIO
 
-from sslkit.callbacks.checkpointing import AtomicCheckpointIO
+from sslkit.callbacks.checkpointing import AtomicCheckpointIO, FinalCheckpoint
 from sslkit.callbacks.collapse import CollapseMonitor
 from sslkit.callbacks.dashboard import EmbeddingMap, RetrievalGrid, ViewsGrid
 from sslkit.callbacks.data_health import UnreadableFilesMonitor
@@ -218,7 +218,7 @@ class SSLKitCLI(LightningCLI):
             # checkpoint saves them, after any batch-end draw (e.g. the online probe's), see ResumeState
             callbacks.append(ResumeState())
         if cfg.get("enable_checkpointing", True) is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(ModelCheckpoint(dirpath=root / "checkpoints", save_last=True))
+            callbacks.append(FinalCheckpoint(dirpath=root / "checkpoints", save_last=True))
         if cfg.get("logger") is not False and not any(isinstance(c, LearningRateMonitor) for c in callbacks):
             callbacks.append(LearningRateMonitor(logging_interval="step"))
         if cfg.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in callbacks):

@@ -1,4 +1,4 @@
-"""Crash-safe checkpoint writes: the ``CheckpointIO`` plugin the CLI installs by default."""
+"""Crash-safe checkpoint writes and a final ``last.ckpt``: the plugin and checkpoint callback the CLI installs by default."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from sslkit.utils.checkpoint import CheckpointWriteError, write_error_message
 
@@ -71,3 +73,20 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class FinalCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``last.ckpt`` always holds the weights training ended with.
+
+    Without a monitor, Lightning saves after each validation run, so with
+    ``check_val_every_n_epoch: 5`` and ``max_epochs: 8`` its ``last.ckpt`` stops at
+    epoch 5; its own end-of-training save is skipped once any ``last.ckpt`` exists.
+    This one also saves ``last.ckpt`` when training ends on a step not yet saved, so
+    ``sslkit export`` / ``transfer`` read the same weights as the end-of-fit summary.
+    """
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.save_last and trainer.global_step > 0 and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+            return
+        super().on_train_end(trainer, pl_module)
