@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
@@ -77,8 +78,12 @@ class ShiftedDigitsDataModule(DigitsDataModule):
     usable for pretraining, as a downstream source (:class:`~sslkit.data.LabelledDataModule`)
     and as a domain-adaptation target.
 
+    A list of shifts (``shift: [none, blurred]``) makes every split the union of
+    those domains: each image once per shift, same labels. That is the unlabelled
+    pool of "pretrain on source + target" (its name is ``none+blurred``).
+
     Args:
-        shift: see :func:`apply_shift`.
+        shift: see :func:`apply_shift`, or a list of shifts (their union).
         shift_seed: seed of the random parts of the shift (split ``i`` uses ``shift_seed + i``).
         rotation: maximum rotation in degrees (``rotated``).
         noise_std: noise standard deviation (``noisy``).
@@ -87,19 +92,24 @@ class ShiftedDigitsDataModule(DigitsDataModule):
         **kwargs: see :class:`~sslkit.data.DigitsDataModule`.
     """
 
-    def __init__(self, shift: Shift = "inverted", shift_seed: int = 0, rotation: float = 30.0, noise_std: float = 0.3,
+    def __init__(self, shift: Shift | list[Shift] = "inverted", shift_seed: int = 0, rotation: float = 30.0, noise_std: float = 0.3,
                  blur_sigma: float = 1.5, low_res: int = 6, **kwargs) -> None:
         super().__init__(**kwargs)
-        if shift not in SHIFTS:
-            raise ValueError(f"unknown shift {shift!r}; choose one of {SHIFTS}")
+        shifts = [shift] if isinstance(shift, str) else list(shift)
+        bad = [s for s in shifts if s not in SHIFTS]
+        if bad or not shifts or len(set(shifts)) < len(shifts):
+            raise ValueError(f"shift must be one of {SHIFTS} or a list of distinct ones, got {shift!r}")
         if rotation < 0 or noise_std < 0 or blur_sigma <= 0 or low_res < 1:
             raise ValueError("rotation and noise_std must be >= 0, blur_sigma > 0, low_res >= 1")
-        self.shift, self.shift_seed = shift, shift_seed
+        self.shifts, self.shift_seed = shifts, shift_seed
+        self.shift = "+".join(shifts)  # the domain's name in tables
         self.shift_args = dict(rotation=rotation, noise_std=noise_std, blur_sigma=blur_sigma, low_res=low_res)
 
     def build_splits(self):
         out = {}
         for i, (name, (ds, labels)) in enumerate(super().build_splits().items()):
             x, y = ds.tensors
-            out[name] = (TensorDataset(apply_shift(x, self.shift, self.shift_seed + i, **self.shift_args), y), labels)
+            xs = [apply_shift(x, s, self.shift_seed + i, **self.shift_args) for s in self.shifts]
+            k = len(self.shifts)
+            out[name] = (TensorDataset(torch.cat(xs), y.repeat(k)), np.tile(labels, k))
         return out

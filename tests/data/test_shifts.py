@@ -34,3 +34,19 @@ def test_shifted_digits_keep_split_and_labels(digits):
     assert (a[1] == b[1]).all()
     assert torch.allclose(b[0].tensors[0], 1 - a[0].tensors[0])
     assert inv.num_classes == 10
+
+
+def test_a_list_of_shifts_is_the_union_of_those_domains():
+    """shift: [none, blurred] holds each split of the clean and the blurred DataModule, labels repeated."""
+    union = ShiftedDigitsDataModule(shift=["none", "blurred"], load_size=16)
+    parts = [ShiftedDigitsDataModule(shift=s, load_size=16) for s in ("none", "blurred")]
+    assert union.shift == "none+blurred"
+    for split in ("train", "test"):
+        (ds, labels), singles = union.splits()[split], [p.splits()[split] for p in parts]
+        assert torch.equal(ds.tensors[0], torch.cat([s[0].tensors[0] for s in singles]))
+        assert torch.equal(ds.tensors[1], torch.cat([s[0].tensors[1] for s in singles]))
+        assert list(labels) == list(singles[0][1]) * 2
+    assert len(union.labelled_dataset("train")) == 2 * len(parts[0].labelled_dataset("train"))
+    for bad in ("sepia", ["none", "none"], []):
+        with pytest.raises(ValueError, match="shift must be one of"):
+            ShiftedDigitsDataModule(shift=bad)
