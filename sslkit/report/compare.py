@@ -86,8 +86,22 @@ def fit_command(recipe: Path, seed: int, run_dir: Path, epochs: int | None, back
     if backbone is not None:
         cmd.append(f"--model.init_args.backbone={backbone}")
     if data is not None:
-        cmd += ["--data", data]
+        cmd += ["--data", data_arg(data)]
     return cmd + list(overrides)
+
+
+def data_arg(data: str) -> str:
+    """The ``--data`` value of ``sslkit fit``: a data-only YAML file (``class_path`` / ``init_args``) is passed as is,
+    a recipe-style file with a top-level ``data:`` section as that section (JSON), a class path as is."""
+    import yaml
+
+    path = Path(data)
+    if not path.is_file():
+        return data
+    spec = yaml.safe_load(path.read_text())
+    if isinstance(spec, dict) and "data" in spec:
+        return json.dumps(spec["data"])
+    return data
 
 
 def finished(run_dir: Path) -> bool:
@@ -243,7 +257,9 @@ def compare(out_dir: str = "runs/zoo", recipes: list[str] | None = None, seeds: 
         jobs: how many fits run at once (each in its own process).
         epochs: override ``trainer.max_epochs`` of every recipe.
         backbone: override ``model.init_args.backbone`` (e.g. ``timm:resnet18``).
-        data: a YAML file with a ``data:`` section (or a class path) that replaces every recipe's data.
+        data: a YAML file with the DataModule's ``class_path`` / ``init_args`` (bare, or under a ``data:`` key as
+            in a recipe), or a class path; it replaces every recipe's data class, and the recipe's ``init_args``
+            that the new class accepts (views, batch size) are kept.
         overrides: more ``sslkit fit`` arguments for every run, e.g. ``[--trainer.limit_train_batches=2]``.
         threads: torch threads per fit (default: CPU cores // jobs, at least 1).
         report: also write ``report.html`` with every run.
