@@ -211,31 +211,36 @@ def continue_ssl(backbone: nn.Module, name: str, kwargs: dict[str, Any], target:
 ADAPT_METHODS: tuple[str, ...] = ("source_only", "dann", "coral", "mmd", "adabn", "ssl")
 
 
-def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningDataModule, backbone: BackboneSource | None = None,
-                      methods: list[str] = ADAPT_METHODS, weights: dict[str, float] | None = None,  # type: ignore[assignment]
+def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningDataModule,
+                      backbones: list[BackboneSource] | None = None, methods: list[str] = ADAPT_METHODS,  # type: ignore[assignment]
+                      weights: dict[str, float] | None = None,
                       seeds: list[int] = (0,), max_steps: int = 300, batch_size: int = 64, lr: float = 1e-3,  # type: ignore[assignment]
                       backbone_lr_scale: float = 1.0, anneal_lr: bool = True,
                       ssl_epochs: int = 5, ssl_method: str = "SimCLR", ssl_method_args: dict[str, Any] | None = None,
-                      accelerator: str = "cpu", out_dir: str = "runs/adaptation") -> dict[str, list[float]]:
-    """Train every method on the sources + unlabelled target and score it on the target test split.
+                      accelerator: str = "cpu", out_dir: str = "runs/adaptation") -> dict[str, dict[str, list[float]]]:
+    """Train every method on the sources + unlabelled target from every backbone and score it on the target test split.
 
     ``adabn`` re-estimates the BatchNorm statistics of the ``source_only`` model
     on the target; ``ssl`` continues ``ssl_method`` (SimCLR by default, any method of
     :mod:`sslkit.methods`) on the target from the ``source_only`` backbone and fits a
     logistic regression on the source labels. Writes
-    ``results.csv`` and ``results.md`` (mean ± std over seeds, gain over source-only).
+    ``results.csv`` (one row per backbone, method and seed) and ``results.md``
+    (mean ± std over seeds, gain over the same backbone's source-only and over the
+    first backbone's: the random-init baseline when it is listed first).
 
     Args:
         sources: labelled source DataModules (several: multi-source transfer).
         target: target DataModule (its labels are used only for scoring).
-        backbone: a :class:`~sslkit.transfer.runner.BackboneSource` (default: random-init ``tiny_cnn``).
+        backbones: :class:`~sslkit.transfer.runner.BackboneSource` list, e.g. random init and a
+            self-supervised checkpoint (default: random-init ``tiny_cnn``).
         methods: subset of :data:`ADAPT_METHODS`.
         weights: alignment weight per method (defaults: dann 1, coral 10, mmd 1).
         seeds: training seeds.
         max_steps: optimizer steps per run.
         batch_size: images per domain per batch.
         lr: AdamW learning rate (head and discriminator).
-        backbone_lr_scale: backbone learning rate = ``lr * backbone_lr_scale``.
+        backbone_lr_scale: backbone learning rate = ``lr * backbone_lr_scale`` for a checkpoint or weights
+            backbone (a random-init backbone always learns at ``lr``).
         anneal_lr: DANN annealing ``lr / (1 + 10 p)^0.75`` for every method.
         ssl_epochs: epochs of continued self-supervision (``ssl``).
         ssl_method: the method ``ssl`` continues with (a class name of :mod:`sslkit.methods`, any case).
@@ -244,26 +249,73 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
         out_dir: output folder.
 
     Returns:
-        ``{method: [target test accuracy per seed]}``.
+        ``{backbone label: {method: [target test accuracy per seed]}}``.
     """
     import csv
-    import functools
     from pathlib import Path
 
-    import numpy as np
-
     from sslkit.data.downstream import DomainAdaptationDataModule
-    from sslkit.transfer.classic import fit_score
-    from sslkit.utils.features import accuracy, extract_features
 
     bad = [m for m in methods if m not in ADAPT_METHODS]
     if bad:
         raise ValueError(f"unknown methods {bad}; choose from {ADAPT_METHODS}")
     if "ssl" in methods:
         ssl_method_class(ssl_method)  # a misspelt name fails before any training
-    source = backbone or BackboneSource("random_init")
+    backbones = list(backbones or [BackboneSource("random_init")])
+    labels = [b.label for b in backbones]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"backbone labels repeat ({labels}); give each backbone its own label")
     w = {"dann": 1.0, "coral": 10.0, "mmd": 1.0, **(weights or {})}
     dm = DomainAdaptationDataModule(sources, target, batch_size=batch_size)
+    results: dict[str, dict[str, list[float]]] = {}
+    for source in backbones:
+        pretrained = source.checkpoint is not None or source.weights is not None
+        results[source.label] = _adapt_backbone(source, dm, target, methods, w, seeds, max_steps, lr,
+                                                backbone_lr_scale if pretrained else 1.0, anneal_lr, ssl_epochs,
+                                                ssl_method, ssl_method_args, accelerator)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["backbone", "method", "seed", "target_acc"])
+        wr.writerows([b, m, s, a] for b, res in results.items() for m, accs in res.items() for s, a in zip(seeds, accs))
+    names = "+".join(str(getattr(s, "shift", type(s).__name__)) for s in sources)
+    title = (f"Target test accuracy (%), sources {names} -> target {getattr(target, 'shift', type(target).__name__)}, "
+             f"mean ± std over {len(seeds)} seeds")
+    text = adaptation_markdown(results, title)
+    (out / "results.md").write_text(text + "\n")
+    print(text)
+    return results
+
+
+def adaptation_markdown(results: dict[str, dict[str, list[float]]], title: str) -> str:
+    """``results.md``: one row per backbone and method, with the gains over the same backbone's source-only
+    and over the first backbone's source-only (e.g. random init)."""
+    import numpy as np
+
+    mean = lambda accs: 100 * float(np.mean(accs))  # noqa: E731
+    first = next(iter(results.values())).get("source_only")
+    lines = [title, "", "| backbone | method | target acc | gain vs source-only | gain vs first backbone's source-only |",
+             "|---|---|---|---|---|"]
+    for label, res in results.items():
+        base = res.get("source_only")
+        for m, accs in res.items():
+            own = f"{mean(accs) - mean(base):+.1f}" if base and m != "source_only" else ""
+            vs_first = f"{mean(accs) - mean(first):+.1f}" if first and (label, m) != (next(iter(results)), "source_only") else ""
+            lines.append(f"| {label} | {m} | {mean(accs):.1f} ± {100 * float(np.std(accs)):.1f} | {own} | {vs_first} |")
+    return "\n".join(lines)
+
+
+def _adapt_backbone(source: BackboneSource, dm: L.LightningDataModule, target: L.LightningDataModule, methods: list[str],
+                    w: dict[str, float], seeds: list[int], max_steps: int, lr: float, backbone_lr_scale: float,
+                    anneal_lr: bool, ssl_epochs: int, ssl_method: str, ssl_method_args: dict[str, Any] | None,
+                    accelerator: str) -> dict[str, list[float]]:
+    """Every method from one backbone, for every seed: ``{method: [target test accuracy per seed]}``."""
+    import functools
+
+    from sslkit.transfer.classic import fit_score
+    from sslkit.utils.features import accuracy, extract_features
+
     test = dm.target_dataset("test")
     results: dict[str, list[float]] = {m: [] for m in methods}
     for seed in seeds:
@@ -293,22 +345,6 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
             train = extract_features(bb, dm.source_dataset_xy(), base.device)
             results["ssl"].append(fit_score("logistic", (train[0].numpy(), train[1].numpy()),
                                             {"t": tuple(a.numpy() for a in extract_features(bb, test, base.device))})["t"])
-        print(f"[adapt] seed {seed}: " + ", ".join(f"{m} {100 * v[-1]:.1f}%" for m, v in results.items()), flush=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as f:
-        wr = csv.writer(f)
-        wr.writerow(["method", "seed", "target_acc"])
-        wr.writerows([m, s, a] for m, accs in results.items() for s, a in zip(seeds, accs))
-    base = float(np.mean(results["source_only"])) if results.get("source_only") else None
-    names = "+".join(str(getattr(s, "shift", type(s).__name__)) for s in sources)
-    lines = [f"Target test accuracy (%), sources {names} -> target {getattr(target, 'shift', type(target).__name__)}, "
-             f"backbone {source.label}, mean ± std over {len(seeds)} seeds", "",
-             "| method | target acc | gain vs source-only |", "|---|---|---|"]
-    for m, accs in results.items():
-        gain = f"{100 * (np.mean(accs) - base):+.1f}" if base is not None and m != "source_only" else ""
-        lines.append(f"| {m} | {100 * np.mean(accs):.1f} ± {100 * np.std(accs):.1f} | {gain} |")
-    text = "\n".join(lines)
-    (out / "results.md").write_text(text + "\n")
-    print(text)
+        print(f"[adapt] {source.label}, seed {seed}: " + ", ".join(f"{m} {100 * v[-1]:.1f}%" for m, v in results.items()),
+              flush=True)
     return results

@@ -142,10 +142,11 @@ def test_multi_source_adapt_trains_a_three_domain_discriminator_and_writes_resul
     monkeypatch.setattr(DomainAdaptation, "training_step", spy)
     res = domain_adaptation([_digits("none"), _digits("noisy")], _digits("blurred"), methods=["source_only", "dann"],
                             seeds=[0], max_steps=60, out_dir=str(tmp_path))
+    res = res["random_init"]
     assert set(res) == {"source_only", "dann"} and all(0.3 < a[0] <= 1.0 for a in res.values()), res  # chance: 0.1
     rows = (tmp_path / "results.csv").read_text().splitlines()
-    assert rows[0] == "method,seed,target_acc" and len(rows) == 3
-    assert float(rows[2].split(",")[2]) == res["dann"][0]
+    assert rows[0] == "backbone,method,seed,target_acc" and len(rows) == 3
+    assert float(rows[2].split(",")[3]) == res["dann"][0]
     assert "none+noisy -> target blurred" in (tmp_path / "results.md").read_text()
     assert seen.count(("source_only", None)) == 60 and seen.count(("dann", 3)) == 60  # two sources + the target
 
@@ -172,5 +173,36 @@ def test_ssl_adaptation_takes_any_method(tmp_path, monkeypatch):
                             ssl_epochs=1, ssl_method="VICReg", ssl_method_args={"proj_hidden_dim": 64,
                                                                                  "proj_output_dim": 64},
                             out_dir=str(tmp_path))
-    assert 0.3 < res["ssl"][0] <= 1.0, res
+    assert 0.3 < res["random_init"]["ssl"][0] <= 1.0, res
     assert trained == ["VICReg", "RotNet", "DomainAdaptation", "VICReg"]  # the method asked for, not SimCLR
+
+
+def test_adapt_compares_backbones_and_scales_only_pretrained_ones(tmp_path, monkeypatch):
+    """backbones: [random init, exported weights]: one block per label in results.csv / .md, and backbone_lr_scale
+    reaches the weights backbone only (a random-init backbone learning at 0.1 x lr would be a silent handicap)."""
+    from safetensors.torch import save_file
+
+    from sslkit.backbones import create_backbone
+    from sslkit.transfer.adaptation import domain_adaptation
+    from sslkit.transfer.runner import BackboneSource
+
+    kwargs = {"widths": [8, 16]}
+    torch.manual_seed(3)
+    weights = tmp_path / "bb.safetensors"
+    save_file(create_backbone("tiny_cnn", **kwargs).state_dict(), str(weights))
+    scales, fit = [], L.Trainer.fit
+    monkeypatch.setattr(L.Trainer, "fit", lambda self, model, **kw: (scales.append(model.hparams.backbone_lr_scale),
+                                                                      fit(self, model, **kw))[1])
+    backbones = [BackboneSource("random_init", "tiny_cnn", kwargs), BackboneSource("exported", "tiny_cnn", kwargs, weights=str(weights))]
+    res = domain_adaptation([_digits("none")], _digits("blurred"), backbones=backbones, methods=["source_only", "adabn"],
+                            seeds=[0], max_steps=3, backbone_lr_scale=0.1, out_dir=str(tmp_path / "out"))
+    assert list(res) == ["random_init", "exported"] and all(set(r) == {"source_only", "adabn"} for r in res.values())
+    assert scales == [1.0, 0.1]
+    rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
+    assert rows[0] == "backbone,method,seed,target_acc" and len(rows) == 5
+    assert float(rows[3].split(",")[3]) == res["exported"]["source_only"][0]
+    md = (tmp_path / "out" / "results.md").read_text()
+    gain = 100 * (res["exported"]["adabn"][0] - res["random_init"]["source_only"][0])
+    assert f"| exported | adabn | {100 * res['exported']['adabn'][0]:.1f} ± 0.0 |" in md and f"| {gain:+.1f} |" in md
+    with pytest.raises(ValueError, match="backbone labels repeat"):
+        domain_adaptation([_digits("none")], _digits("blurred"), backbones=backbones[:1] * 2)
