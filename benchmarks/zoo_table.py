@@ -9,6 +9,10 @@ how it was measured. Run it after a measurement::
     python benchmarks/zoo_table.py runs/zoo/zoo.csv --readme README.md
 
 ``--machine`` replaces the machine line of zoo.json (e.g. to say the cores were shared).
+The block starts with a comment recording these arguments, so ``--check`` can
+re-render it from the same files and fail on any cell edited by hand (CI runs it
+through ``tests/test_compare.py``). Give the CSV paths relative to the README's
+folder (copy a measurement to ``benchmarks/results/<name>/`` first).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
+import sys
 from pathlib import Path
 
 START, END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
@@ -53,28 +59,61 @@ def rewrite(readme: str, block: str) -> str:
     return f"{head}{START}\n{block}\n{END}{tail}"
 
 
-def main(args: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("csv", nargs="+", help="zoo.csv files written by sslkit compare (zoo.json must sit next to each); "
-                   "several give one block each, in order")
-    p.add_argument("--readme", default="README.md")
-    p.add_argument("--machine", default=None, help="describe the machine (default: zoo.json's line)")
-    ns = p.parse_args(args)
+ARGS = "<!-- zoo-table args: "
+
+
+def build(csvs: list[str], machine: str | None, base: Path) -> tuple[str, int]:
+    """The whole block (argument comment + one table per CSV, paths relative to ``base``) and its row count."""
     blocks, count = [], 0
-    for name in ns.csv:
-        path = Path(name)
+    for name in csvs:
+        path = base / name
         meta_path = path.with_name("zoo.json")
         if not meta_path.is_file():
             raise SystemExit(f"{meta_path} is missing: rerun sslkit compare with the same --out_dir (finished runs are "
                              "not redone) to write it")
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
-        blocks.append(render(rows, json.loads(meta_path.read_text()), ns.machine))
+        blocks.append(render(rows, json.loads(meta_path.read_text()), machine))
         count += len(rows)
+    args = shlex.join(list(csvs) + (["--machine", machine] if machine else []))
+    return f"{ARGS}{args} -->\n" + "\n\n".join(blocks), count
+
+
+def current_args(readme: str) -> list[str]:
+    """The arguments recorded in the README's block (``[]`` when it has none)."""
+    block = readme.split(START)[1].split(END)[0] if START in readme else ""
+    for line in block.splitlines():
+        if line.startswith(ARGS):
+            return shlex.split(line[len(ARGS):].removesuffix("-->").strip())
+    return []
+
+
+def main(args: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("csv", nargs="*", help="zoo.csv files written by sslkit compare (zoo.json must sit next to each), "
+                   "relative to the README's folder; several give one block each, in order")
+    p.add_argument("--readme", default="README.md")
+    p.add_argument("--machine", default=None, help="describe the machine (default: zoo.json's line)")
+    p.add_argument("--check", action="store_true", help="re-render the README's block from its recorded arguments; "
+                   "exit 1 if it differs")
+    ns = p.parse_args(args)
     readme = Path(ns.readme)
-    readme.write_text(rewrite(readme.read_text(), "\n\n".join(blocks)))
-    print(f"rewrote the table in {readme} ({count} rows from {len(blocks)} compare runs)")
+    text = readme.read_text()
+    if ns.check:
+        recorded = p.parse_args(current_args(text))
+        block, _ = build(recorded.csv, recorded.machine, readme.parent)
+        if rewrite(text, block) != text:
+            print(f"{readme}: the zoo table differs from its files; run python benchmarks/zoo_table.py "
+                  f"{shlex.join(current_args(text))}", file=sys.stderr)
+            return 1
+        return 0
+    if not ns.csv:
+        p.error("give the zoo.csv files to tabulate (or --check)")
+    block, count = build(ns.csv, ns.machine, readme.parent)
+    readme.write_text(rewrite(text, block))
+    print(f"rewrote the table in {readme} ({count} rows from {len(ns.csv)} compare runs)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -119,9 +119,24 @@ def test_zoo_table_rewrites_only_the_text_between_the_markers(tmp_path):
     assert text.startswith("intro\n<!-- zoo-table:start -->\n") and text.endswith("<!-- zoo-table:end -->\noutro\n")
     assert "old hand-typed" not in text and "    sslkit compare --seeds [0,1]" in text and "2-core CPU, shared" in text
     assert "| mae | masked | 30 | 2 | 100 ± 1 | 50.0 ± 0.0 | 60.0 ± 0.0 | 72.0 ± 2.8 | 60.0 ± 0.0 | +12.0 ± 2.8 |" in text
+    assert zoo_table.main(["--check", "--readme", str(readme)]) == 0  # the recorded arguments re-render the block
+    readme.write_text(text.replace("+12.0 ± 2.8", "+15.0 ± 2.8"))  # control: a cell edited by hand
+    assert zoo_table.main(["--check", "--readme", str(readme)]) == 1
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="zoo-table:start"):
         zoo_table.main([str(tmp_path / "zoo.csv"), "--readme", str(readme)])
+
+
+def test_the_readme_method_table_is_generated_from_committed_compare_output():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_table", ROOT / "benchmarks" / "zoo_table.py")
+    zoo_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo_table)
+    readme = ROOT / "README.md"
+    recorded = zoo_table.current_args(readme.read_text())
+    assert recorded and all(a.startswith("benchmarks/results/") for a in recorded if a.endswith(".csv"))
+    assert zoo_table.main(["--check", "--readme", str(readme)]) == 0, "run python benchmarks/zoo_table.py " + " ".join(recorded)
 
 
 @pytest.mark.parametrize("wrapped", [True, False])
