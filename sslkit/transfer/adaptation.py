@@ -26,7 +26,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from sslkit.losses.domain import CORALLoss, MMDLoss, grad_reverse
 from sslkit.transfer.export import build_backbone
-from sslkit.transfer.runner import BackboneSource
+from sslkit.transfer.runner import BackboneSource, check_backbones
 
 Method = Literal["source_only", "dann", "coral", "mmd"]
 
@@ -262,9 +262,7 @@ def domain_adaptation(sources: list[L.LightningDataModule], target: L.LightningD
     if "ssl" in methods:
         ssl_method_class(ssl_method)  # a misspelt name fails before any training
     backbones = list(backbones or [BackboneSource("random_init")])
-    labels = [b.label for b in backbones]
-    if len(set(labels)) < len(labels):
-        raise ValueError(f"backbone labels repeat ({labels}); give each backbone its own label")
+    check_backbones(backbones)
     w = {"dann": 1.0, "coral": 10.0, "mmd": 1.0, **(weights or {})}
     dm = DomainAdaptationDataModule(sources, target, batch_size=batch_size)
     results: dict[str, dict[str, list[float]]] = {}

@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 
-from sslkit.transfer.runner import BackboneSource, FeatureCache, TrainSettings, run_strategy
+from sslkit.transfer.runner import BackboneSource, FeatureCache, TrainSettings, check_backbones, run_strategy
 
 
 def domain_name(dm: Any, i: int) -> str:
@@ -38,6 +38,7 @@ def cross_domain(domains: list[L.LightningDataModule], backbones: list[BackboneS
     Returns:
         ``{backbone: {source: {target: acc}}}``.
     """
+    check_backbones(backbones)
     settings = settings or TrainSettings()
     names = [domain_name(d, i) for i, d in enumerate(domains)]
     if len(set(names)) != len(names):

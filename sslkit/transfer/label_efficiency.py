@@ -18,7 +18,7 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 
-from sslkit.transfer.runner import STRATEGIES, BackboneSource, FeatureCache, TrainSettings, run_strategy
+from sslkit.transfer.runner import STRATEGIES, BackboneSource, FeatureCache, TrainSettings, check_backbones, run_strategy
 from sslkit.utils.plotting import pyplot, save_figure
 
 
@@ -51,8 +51,7 @@ def label_efficiency(
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad:
         raise ValueError(f"unknown strategies {bad}; choose from {STRATEGIES}")
-    if len({b.label for b in backbones}) != len(backbones):
-        raise ValueError("backbone labels must be unique")
+    check_backbones(backbones)
     settings = settings or TrainSettings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

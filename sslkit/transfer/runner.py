@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -50,6 +51,13 @@ class BackboneSource:
     weights: str | None = None
     init_seed: int = 0
 
+    def check(self) -> None:
+        """Fail before any training when the checkpoint or weights file is missing, naming the backbone."""
+        for kind, path in (("checkpoint", self.checkpoint), ("weights", self.weights)):
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(f"backbone {self.label!r}: {kind} {path} not found; pretrain or export it first "
+                                        "(a transfer recipe's header gives the commands) or fix the path")
+
     def build(self) -> nn.Module:
         torch.manual_seed(self.init_seed)
         return build_backbone(self.backbone, self.backbone_kwargs, self.checkpoint, self.weights)[0]
@@ -57,6 +65,15 @@ class BackboneSource:
     def classifier_args(self) -> dict[str, Any]:
         return dict(backbone=self.backbone, backbone_kwargs=self.backbone_kwargs, checkpoint=self.checkpoint,
                     weights=self.weights)
+
+
+def check_backbones(backbones: list[BackboneSource]) -> None:
+    """Distinct labels and existing files, checked before any training (a sweep must not fail an hour in)."""
+    labels = [b.label for b in backbones]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"backbone labels repeat ({labels}); give each backbone its own label")
+    for b in backbones:
+        b.check()
 
 
 @dataclass

@@ -206,3 +206,19 @@ def test_adapt_compares_backbones_and_scales_only_pretrained_ones(tmp_path, monk
     assert f"| exported | adabn | {100 * res['exported']['adabn'][0]:.1f} ± 0.0 |" in md and f"| {gain:+.1f} |" in md
     with pytest.raises(ValueError, match="backbone labels repeat"):
         domain_adaptation([_digits("none")], _digits("blurred"), backbones=backbones[:1] * 2)
+
+
+def test_every_sweep_names_a_missing_backbone_file_before_training(tmp_path, monkeypatch):
+    """adapt, cross-domain and label-efficiency check every backbone first: no training happens, the label is named."""
+    from sslkit.transfer.adaptation import domain_adaptation
+    from sslkit.transfer.cross_domain import cross_domain
+    from sslkit.transfer.label_efficiency import label_efficiency
+    from sslkit.transfer.runner import BackboneSource
+
+    monkeypatch.setattr(L.Trainer, "fit", lambda *a, **k: pytest.fail("trained before checking the backbones"))
+    backbones = [BackboneSource("random_init"), BackboneSource("simclr_source", checkpoint=str(tmp_path / "none.ckpt"))]
+    for call in (lambda: domain_adaptation([_digits("none")], _digits("blurred"), backbones=backbones, out_dir=str(tmp_path)),
+                 lambda: cross_domain([_digits("none")], backbones, strategy="finetune", out_dir=str(tmp_path)),
+                 lambda: label_efficiency(_digits("none"), backbones, strategies=["finetune"], out_dir=str(tmp_path))):
+        with pytest.raises(FileNotFoundError, match=r"backbone 'simclr_source': checkpoint .*none.ckpt not found"):
+            call()
