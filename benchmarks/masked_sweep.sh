@@ -26,6 +26,9 @@ run simmim_maskpatch8 simmim --model.init_args.mask_patch_size=8
 # run simmim_lr1e-3 simmim --model.init_args.optimizer.init_args.lr=0.001
 # data2vec (recipe: 2.0 targets). v1 vision: block outputs, no per-block norm, final layer norm.
 run data2vec_v1 data2vec --model.init_args.target_norm=none --model.init_args.target_layer=block
+# Longer pretraining (the recipes' 25 epochs are 250 steps)
+run simmim_100ep simmim --trainer.max_epochs=100
+run data2vec_100ep data2vec --trainer.max_epochs=100
 python - "$OUT" <<'PY'
 import csv, sys
 from pathlib import Path

@@ -171,6 +171,14 @@ class ResumableShuffle:
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self._shuffle_seed = state_dict.get("shuffle_seed", self._shuffle_seed)
 
+    def teardown(self, stage: str) -> None:
+        """After a fit, forget the shuffle seed: the next fit with this DataModule draws its own after its
+        ``seed_everything`` (a resumed fit restores the checkpointed one). Without this, sweeps that reuse one
+        DataModule across seeds (``sslkit adapt``) trained every seed on the first seed's order."""
+        if stage == "fit":
+            self._shuffle_seed = None
+        super().teardown(stage)  # type: ignore[misc]
+
     def shuffle_seed(self) -> int:
         """Seed of the training shuffle: drawn from the global RNG once, equal on every process, checkpointed."""
         if self._shuffle_seed is None:

@@ -132,3 +132,38 @@ def test_text_and_downstream_loaders_resume_mid_epoch_exactly_under_ddp(tmp_path
             shards.append({i for s, ids in full if s < 6 for i in ids[:2]})
         assert len(shards[0] & shards[1]) <= 1, kind  # the ranks draw disjoint shards (one sample pads an odd set)
     assert replayed == [] and drifted == [], f"resumed batches differ: {replayed}; final weights differ: {drifted}"
+
+
+class _Recorder(L.LightningModule):
+    """Records the first batch's sample ids of a fit (the shuffle order)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin, self.first = nn.Linear(1, 2), None
+
+    def training_step(self, batch, batch_idx):
+        x = batch["source"][0] if isinstance(batch, dict) else batch[0]
+        if self.first is None:
+            self.first = x.flatten().tolist()
+        return self.lin(x).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+@pytest.mark.parametrize("kind", ["labelled", "domain"])
+def test_a_datamodule_reused_across_fits_shuffles_by_each_fits_seed(kind):
+    """One DataModule, several fits (sslkit adapt's seeds loop): each fit's order follows its own seed_everything.
+    Control: without ResumableShuffle.teardown the second fit repeats the first fit's order (the bug: sslkit adapt
+    trained every seed on the first seed's order) and this test fails."""
+    dm = (LabelledDataModule(_Source(64), batch_size=8) if kind == "labelled"
+          else DomainAdaptationDataModule([_Source(64)], _Source(64, offset=100), batch_size=8))
+    orders = []
+    for seed in (0, 1, 0):
+        L.seed_everything(seed, verbose=False)
+        model = _Recorder()
+        L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0).fit(model, datamodule=dm)
+        orders.append(model.first)
+        assert dm._shuffle_seed is None  # forgotten at teardown
+    assert orders[0] != orders[1] and orders[0] == orders[2]
