@@ -134,7 +134,7 @@ def test_text_and_downstream_loaders_resume_mid_epoch_exactly_under_ddp(tmp_path
     assert replayed == [] and drifted == [], f"resumed batches differ: {replayed}; final weights differ: {drifted}"
 
 
-class _Recorder(L.LightningModule):
+class _FirstBatch(L.LightningModule):
     """Records the first batch's sample ids of a fit (the shuffle order)."""
 
     def __init__(self) -> None:
@@ -161,7 +161,7 @@ def test_a_datamodule_reused_across_fits_shuffles_by_each_fits_seed(kind):
     orders = []
     for seed in (0, 1, 0):
         L.seed_everything(seed, verbose=False)
-        model = _Recorder()
+        model = _FirstBatch()
         L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                   enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0).fit(model, datamodule=dm)
         orders.append(model.first)
