@@ -64,10 +64,23 @@ def cross_domain(domains: list[L.LightningDataModule], backbones: list[BackboneS
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    text = "\n\n".join(blocks)
+    text = "\n\n".join(blocks + [summary_markdown(rows)])
     (out / "matrix.md").write_text(text + "\n")
     print(text)
     return result
+
+
+def summary_markdown(rows: list[dict[str, Any]]) -> str:
+    """One line per backbone: mean in-domain (diagonal) and mean cross-domain (off-diagonal) accuracy in %."""
+    lines = ["Mean accuracy (%) per backbone: in-domain = the diagonal, cross-domain = every source != target cell", "",
+             "| backbone | in-domain | cross-domain |", "|---|---|---|"]
+    for label in dict.fromkeys(r["backbone"] for r in rows):
+        mine = [r for r in rows if r["backbone"] == label]
+        diag = [float(r["acc"]) for r in mine if r["source"] == r["target"]]
+        off = [float(r["acc"]) for r in mine if r["source"] != r["target"]]
+        mean = lambda v: f"{100 * sum(v) / len(v):.1f}" if v else "–"  # noqa: E731
+        lines.append(f"| {label} | {mean(diag)} | {mean(off)} |")
+    return "\n".join(lines)
 
 
 def matrix_markdown(matrix: dict[str, dict[str, float]], title: str) -> str:

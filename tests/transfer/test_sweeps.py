@@ -66,3 +66,13 @@ def test_cross_domain_matrix(tmp_path):
     assert m["none"]["inverted"] < 0.3 and m["inverted"]["none"] < 0.3  # inversion breaks transfer
     text = (tmp_path / "matrix.md").read_text()
     assert "| none | **" in text and len(list(csv.DictReader(open(tmp_path / "matrix.csv")))) == 4
+
+
+def test_cross_domain_summary_is_the_mean_of_the_diagonal_and_of_the_rest():
+    from sslkit.transfer.cross_domain import summary_markdown
+
+    rows = [{"backbone": b, "source": s, "target": t, "acc": a} for b, cells in
+            (("random_init", {("a", "a"): 0.9, ("a", "b"): 0.2, ("b", "a"): 0.4, ("b", "b"): 0.8}),
+             ("ssl", {("a", "a"): 1.0, ("a", "b"): 0.7, ("b", "a"): 0.5, ("b", "b"): 0.9})) for (s, t), a in cells.items()]
+    text = summary_markdown(rows)
+    assert "| random_init | 85.0 | 30.0 |" in text and "| ssl | 95.0 | 60.0 |" in text
