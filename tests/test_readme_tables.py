@@ -15,6 +15,14 @@ def test_readme_results_blocks_equal_their_files():
     assert readme_tables.render(readme) == readme, "run python benchmarks/readme_tables.py"
 
 
+def test_docs_results_blocks_equal_their_files():
+    docs = [p for p in sorted((ROOT / "docs").rglob("*.md")) if "<!-- results: " in p.read_text()]
+    assert any(p.name == "transfer.md" for p in docs)
+    for page in docs:
+        text = page.read_text()
+        assert readme_tables.render(text, page.parent) == text, f"run python benchmarks/readme_tables.py --readme {page}"
+
+
 def test_a_hand_edited_cell_is_caught(tmp_path):
     res = tmp_path / "r.md"
     res.write_text("# title\n\nmain: accuracy\n\n| a | b |\n|---|---|\n| x | 1.0 |\n\nnote\n\n| c |\n|---|\n| 2 |\n")
