@@ -89,6 +89,14 @@ def test_compare_resumes_after_a_kill_and_tables_the_runs(tmp_path):
     assert f"| simclr | joint | 1 | 2 |" in (out / "zoo.md").read_text()
     meta = json.loads((out / "zoo.json").read_text())
     assert meta["seeds"] == [0, 1] and meta["runs"] == 4 and "--seeds [0,1] --jobs 1 --epochs 1" in meta["command"]
+    ends = sorted(json.loads((Path(r["run_dir"]) / "compare.json").read_text())["finished"] for r in runs)
+    assert meta["date"] == f"{ends[0]} to {ends[-1]}" or meta["date"] == ends[0] == ends[-1]  # when the runs ran
+    assert "as runs finished" in meta["machine"]
+    status = first / "compare.json"  # a rebuild keeps the runs' dates (control: the write time would not say 2020)
+    status.write_text(json.dumps({**json.loads(status.read_text()), "finished": "2020-01-01 00:00 UTC"}))
+    rebuilt = subprocess.run(_command(out), env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 0 and "0 to run" in rebuilt.stdout
+    assert json.loads((out / "zoo.json").read_text())["date"] == f"2020-01-01 00:00 UTC to {ends[-1]}"
     html = (out / "report.html").read_text()
     assert all(f"seed{s}" in html for s in (0, 1)) and "autoencoder" in html and "simclr" in html
 

@@ -150,7 +150,8 @@ def run_all(jobs: list[tuple[Path, list[str]]], n_parallel: int, threads: int) -
                 del running[pid]
                 wall = time.perf_counter() - t0
                 (run_dir / "compare.json").write_text(json.dumps(
-                    {"returncode": proc.returncode, "wall_s": wall, "command": cmd_text(proc.args)}, indent=2))
+                    {"returncode": proc.returncode, "wall_s": wall, "command": cmd_text(proc.args),
+                     "finished": utc_now(), "load_average": round(os.getloadavg()[0], 1)}, indent=2))
                 state = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}; see {run_dir}/fit.log)"
                 print(f"sslkit compare: {state} {run_dir} in {wall:.0f} s", flush=True)
                 done.append((run_dir, proc.returncode))
@@ -161,6 +162,30 @@ def run_all(jobs: list[tuple[Path, list[str]]], n_parallel: int, threads: int) -
             log.close()
         signal.signal(signal.SIGTERM, old)
     return done
+
+
+def utc_now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def finished_at(run_dir: Path) -> str:
+    """When a run finished: ``compare.json``'s ``finished`` (older files: its modification time), UTC."""
+    import datetime as dt
+
+    path = run_dir / "compare.json"
+    stamp = json.loads(path.read_text()).get("finished")
+    return stamp or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def load_range(rows: list[dict[str, Any]]) -> str:
+    """``, load average a-b as runs finished`` from the runs' compare.json (empty for runs that predate it)."""
+    loads = [json.loads((Path(r["run_dir"]) / "compare.json").read_text()).get("load_average") for r in rows]
+    loads = sorted(v for v in loads if v is not None)
+    if not loads:
+        return ""
+    return f", load average {loads[0]:.1f}" + (f"-{loads[-1]:.1f}" if loads[-1] != loads[0] else "") + " as runs finished"
 
 
 def cmd_text(cmd: list[str]) -> str:
@@ -223,7 +248,6 @@ def markdown(summary: list[dict[str, Any]]) -> str:
 def provenance(out_dir: str, files: list[Path], seeds: list[int], jobs: int, epochs: int | None,
                backbone: str | None, data: str | None, overrides: list[str], rows: list[dict[str, Any]]) -> dict:
     """What a table came from: the command, the machine, the date, the seeds (``zoo.json``)."""
-    import datetime as dt
     import platform
 
     def opt(name: str, v: object) -> str:
@@ -232,9 +256,10 @@ def provenance(out_dir: str, files: list[Path], seeds: list[int], jobs: int, epo
     command = (f"sslkit compare --out_dir {out_dir} --recipes [{','.join(str(f) for f in files)}] "
                f"--seeds [{','.join(map(str, seeds))}] --jobs {jobs}" + opt("epochs", epochs) + opt("backbone", backbone)
                + opt("data", data) + (f" --overrides [{','.join(overrides)}]" if overrides else ""))
-    return {"command": command, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, "
-                       f"load average {os.getloadavg()[0]:.1f} at the end",
+    ends = sorted(finished_at(Path(r["run_dir"])) for r in rows)
+    date = ends[0] if ends[0] == ends[-1] else f"{ends[0]} to {ends[-1]}"  # when the runs finished, not this write
+    return {"command": command, "date": date,
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores" + load_range(rows),
             "seeds": seeds, "runs": len(rows)}
 
 
