@@ -25,6 +25,11 @@ sslkit adapt --config recipes/transfer/digits/adaptation_pretrained.yaml
 cp runs/adaptation-pretrained/results.csv $OUT/adaptation.csv; cp runs/adaptation-pretrained/results.md $OUT/adaptation.md
 sslkit adapt --config recipes/transfer/digits/multi_source_pretrained.yaml
 cp runs/multi-source-pretrained/results.csv $OUT/multi_source.csv; cp runs/multi-source-pretrained/results.md $OUT/multi_source.md
+# the same two tables with the pretrained backbones at the full learning rate (the recipes' 0.1 x lr held them back)
+sslkit adapt --config recipes/transfer/digits/adaptation_pretrained.yaml --backbone_lr_scale 1.0 --out_dir runs/adaptation-pretrained-lr1
+cp runs/adaptation-pretrained-lr1/results.csv $OUT/adaptation_lr1.csv; cp runs/adaptation-pretrained-lr1/results.md $OUT/adaptation_lr1.md
+sslkit adapt --config recipes/transfer/digits/multi_source_pretrained.yaml --backbone_lr_scale 1.0 --out_dir runs/multi-source-pretrained-lr1
+cp runs/multi-source-pretrained-lr1/results.csv $OUT/multi_source_lr1.csv; cp runs/multi-source-pretrained-lr1/results.md $OUT/multi_source_lr1.md
 sslkit cross-domain --config recipes/transfer/digits/cross_domain_pretrained.yaml
 cp runs/cross-domain-pretrained/matrix.csv $OUT/cross_domain.csv; cp runs/cross-domain-pretrained/matrix.md $OUT/cross_domain.md
 echo "wrote $OUT"
