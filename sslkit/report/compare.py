@@ -246,7 +246,8 @@ def markdown(summary: list[dict[str, Any]]) -> str:
 
 
 def provenance(out_dir: str, files: list[Path], seeds: list[int], jobs: int, epochs: int | None,
-               backbone: str | None, data: str | None, overrides: list[str], rows: list[dict[str, Any]]) -> dict:
+               backbone: str | None, data: str | None, overrides: list[str], rows: list[dict[str, Any]],
+               threads: int | None = None) -> dict:
     """What a table came from: the command, the machine, the date, the seeds (``zoo.json``)."""
     import platform
 
@@ -254,7 +255,7 @@ def provenance(out_dir: str, files: list[Path], seeds: list[int], jobs: int, epo
         return "" if v is None else f" --{name} {v}"
 
     command = (f"sslkit compare --out_dir {out_dir} --recipes [{','.join(str(f) for f in files)}] "
-               f"--seeds [{','.join(map(str, seeds))}] --jobs {jobs}" + opt("epochs", epochs) + opt("backbone", backbone)
+               f"--seeds [{','.join(map(str, seeds))}] --jobs {jobs}" + opt("threads", threads) + opt("epochs", epochs) + opt("backbone", backbone)
                + opt("data", data) + (f" --overrides [{','.join(overrides)}]" if overrides else ""))
     ends = sorted(finished_at(Path(r["run_dir"])) for r in rows)
     date = ends[0] if ends[0] == ends[-1] else f"{ends[0]} to {ends[-1]}"  # when the runs finished, not this write
@@ -303,7 +304,7 @@ def compare(out_dir: str = "runs/zoo", recipes: list[str] | None = None, seeds: 
     todo = [(d, fit_command(r, s, d, epochs, backbone, data, overrides)) for r, s, d in plan if not finished(d)]
     print(f"sslkit compare: {len(plan)} runs ({len(files)} recipes x {len(seeds)} seeds), "
           f"{len(plan) - len(todo)} already finished, {len(todo)} to run, {jobs} at a time", flush=True)
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    asked_threads, threads = threads, threads or max(1, (os.cpu_count() or 1) // jobs)
     failed = [d for d, rc in run_all(todo, jobs, threads) if rc != 0]
     families = {r: family(r) for r in files}
     rows = [run_row(r, s, d, families[r]) for r, s, d in plan if finished(d)]
@@ -311,7 +312,7 @@ def compare(out_dir: str = "runs/zoo", recipes: list[str] | None = None, seeds: 
         raise RuntimeError(f"no run finished; see the fit.log files under {root}")
     write_csv(root / "runs.csv", rows)
     (root / "zoo.json").write_text(json.dumps(provenance(out_dir, files, seeds, jobs, epochs, backbone, data, overrides,
-                                                         rows), indent=2))
+                                                         rows, asked_threads), indent=2))
     summary = table(rows)
     csv_path = root / "zoo.csv"
     write_csv(csv_path, summary)
