@@ -88,7 +88,7 @@ def test_compare_resumes_after_a_kill_and_tables_the_runs(tmp_path):
     assert zoo["autoencoder"]["probe_mean"] == ""  # no online probe in that recipe: no number is invented
     assert f"| simclr | joint | 1 | 2 |" in (out / "zoo.md").read_text()
     meta = json.loads((out / "zoo.json").read_text())
-    assert meta["seeds"] == [0, 1] and meta["runs"] == 4 and "--seeds [0,1] --jobs 1 --epochs 1" in meta["command"]
+    assert meta["seeds"] == [0, 1] and meta["runs"] == 4 and "--seeds [0,1] --jobs 1 --threads 1 --epochs 1" in meta["command"]
     ends = sorted(json.loads((Path(r["run_dir"]) / "compare.json").read_text())["finished"] for r in runs)
     assert meta["date"] == f"{ends[0]} to {ends[-1]}" or meta["date"] == ends[0] == ends[-1]  # when the runs ran
     assert "as runs finished" in meta["machine"]
