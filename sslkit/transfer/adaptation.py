@@ -292,14 +292,15 @@ def adaptation_markdown(results: dict[str, dict[str, list[float]]], title: str) 
     import numpy as np
 
     mean = lambda accs: 100 * float(np.mean(accs))  # noqa: E731
-    first = next(iter(results.values())).get("source_only")
+    first_label = next(iter(results))
+    first = results[first_label].get("source_only")
     lines = [title, "", "| backbone | method | target acc | gain vs source-only | gain vs first backbone's source-only |",
              "|---|---|---|---|---|"]
     for label, res in results.items():
         base = res.get("source_only")
         for m, accs in res.items():
             own = f"{mean(accs) - mean(base):+.1f}" if base and m != "source_only" else ""
-            vs_first = f"{mean(accs) - mean(first):+.1f}" if first and (label, m) != (next(iter(results)), "source_only") else ""
+            vs_first = f"{mean(accs) - mean(first):+.1f}" if first and (label, m) != (first_label, "source_only") else ""
             lines.append(f"| {label} | {m} | {mean(accs):.1f} ± {100 * float(np.std(accs)):.1f} | {own} | {vs_first} |")
     return "\n".join(lines)
 
