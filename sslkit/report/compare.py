@@ -151,7 +151,7 @@ def run_all(jobs: list[tuple[Path, list[str]]], n_parallel: int, threads: int) -
                 wall = time.perf_counter() - t0
                 (run_dir / "compare.json").write_text(json.dumps(
                     {"returncode": proc.returncode, "wall_s": wall, "command": cmd_text(proc.args),
-                     "finished": utc_now(), "load_average": round(os.getloadavg()[0], 1)}, indent=2))
+                     "finished": utc_stamp(), "load_average": round(os.getloadavg()[0], 1)}, indent=2))
                 state = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}; see {run_dir}/fit.log)"
                 print(f"sslkit compare: {state} {run_dir} in {wall:.0f} s", flush=True)
                 done.append((run_dir, proc.returncode))
@@ -164,19 +164,18 @@ def run_all(jobs: list[tuple[Path, list[str]]], n_parallel: int, threads: int) -
     return done
 
 
-def utc_now() -> str:
+def utc_stamp(seconds: float | None = None) -> str:
+    """A POSIX time (default: now) as ``YYYY-MM-DD HH:MM UTC``, the format of every date compare writes."""
     import datetime as dt
 
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(time.time() if seconds is None else seconds, dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC")
 
 
 def finished_at(run_dir: Path) -> str:
     """When a run finished: ``compare.json``'s ``finished`` (older files: its modification time), UTC."""
-    import datetime as dt
-
     path = run_dir / "compare.json"
-    stamp = json.loads(path.read_text()).get("finished")
-    return stamp or dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return json.loads(path.read_text()).get("finished") or utc_stamp(path.stat().st_mtime)
 
 
 def load_range(rows: list[dict[str, Any]]) -> str:
